@@ -1,0 +1,246 @@
+/*
+ * livemerge filter driver: the node every guest request passes through
+ *
+ * Copyright (c) 2026 livemerge authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * On its own the filter forwards every request to its one child ("file")
+ * unchanged and counts them.  A job installs a write handler to see guest
+ * writes: that is where it serialises them against its copies and, in
+ * write-blocking mode, mirrors them to the destination.
+ */
+
+#include "qemu/osdep.h"
+#include "block/block_int.h"
+#include "qemu/atomic.h"
+#include "qemu/module.h"
+#include "qapi/error.h"
+
+#include "filter-driver.h"
+
+typedef struct BDRVLivemergeState {
+    LivemergeCounter counters[LIVEMERGE_REQ__MAX];
+    LivemergeWriteHandler write_handler;
+} BDRVLivemergeState;
+
+const char *const livemerge_request_kind_name[LIVEMERGE_REQ__MAX] = {
+    [LIVEMERGE_REQ_READ] = "read",
+    [LIVEMERGE_REQ_WRITE] = "write",
+    [LIVEMERGE_REQ_WRITE_ZEROES] = "write-zeroes",
+    [LIVEMERGE_REQ_DISCARD] = "discard",
+    [LIVEMERGE_REQ_FLUSH] = "flush",
+};
+
+static void count_request(BlockDriverState *bs, LivemergeRequestKind kind,
+                          int64_t bytes)
+{
+    BDRVLivemergeState *s = bs->opaque;
+
+    qatomic_inc(&s->counters[kind].requests);
+    qatomic_add(&s->counters[kind].bytes, bytes);
+}
+
+/*
+ * Opened by bdrv_new_open_driver() before it has a child: the child is
+ * attached when the node is put into the graph (filter-graph.c).
+ */
+static int livemerge_open(BlockDriverState *bs, QDict *options, int flags,
+                          Error **errp)
+{
+    /*
+     * The flags are what the generic block layer of the child emulates if
+     * the child lacks them, so the filter can accept them all.
+     */
+    bs->supported_write_flags = BDRV_REQ_WRITE_UNCHANGED | BDRV_REQ_FUA;
+    bs->supported_zero_flags = BDRV_REQ_WRITE_UNCHANGED | BDRV_REQ_FUA |
+                               BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK;
+    return 0;
+}
+
+static void livemerge_close(BlockDriverState *bs)
+{
+}
+
+static void livemerge_child_perm(BlockDriverState *bs, BdrvChild *c,
+                                 BdrvChildRole role,
+                                 BlockReopenQueue *reopen_queue,
+                                 uint64_t perm, uint64_t shared,
+                                 uint64_t *nperm, uint64_t *nshared)
+{
+    bdrv_default_perms(bs, c, role, reopen_queue, perm, shared,
+                       nperm, nshared);
+}
+
+static int64_t livemerge_getlength(BlockDriverState *bs)
+{
+    /* No child yet (being opened) or any more (being dropped) */
+    if (!bs->file) {
+        return 0;
+    }
+    return bdrv_getlength(bs->file->bs);
+}
+
+static int coroutine_fn livemerge_co_preadv_part(BlockDriverState *bs,
+                                                 int64_t offset,
+                                                 int64_t bytes,
+                                                 QEMUIOVector *qiov,
+                                                 size_t qiov_offset,
+                                                 BdrvRequestFlags flags)
+{
+    if (!bs->file) {
+        return -ENOMEDIUM;
+    }
+    count_request(bs, LIVEMERGE_REQ_READ, bytes);
+    return bdrv_co_preadv_part(bs->file, offset, bytes, qiov, qiov_offset,
+                               flags);
+}
+
+int coroutine_fn livemerge_filter_co_write_child(BlockDriverState *bs,
+                                                 LivemergeRequestKind kind,
+                                                 int64_t offset, int64_t bytes,
+                                                 QEMUIOVector *qiov,
+                                                 size_t qiov_offset,
+                                                 BdrvRequestFlags flags)
+{
+    if (!bs->file) {
+        return -ENOMEDIUM;
+    }
+    switch (kind) {
+    case LIVEMERGE_REQ_WRITE:
+        return bdrv_co_pwritev_part(bs->file, offset, bytes, qiov,
+                                    qiov_offset, flags);
+    case LIVEMERGE_REQ_WRITE_ZEROES:
+        return bdrv_co_pwrite_zeroes(bs->file, offset, bytes, flags);
+    case LIVEMERGE_REQ_DISCARD:
+        return bdrv_co_pdiscard(bs->file, offset, bytes);
+    default:
+        g_assert_not_reached();
+    }
+}
+
+static int coroutine_fn livemerge_co_write(BlockDriverState *bs,
+                                           LivemergeRequestKind kind,
+                                           int64_t offset, int64_t bytes,
+                                           QEMUIOVector *qiov,
+                                           size_t qiov_offset,
+                                           BdrvRequestFlags flags)
+{
+    BDRVLivemergeState *s = bs->opaque;
+
+    if (!bs->file) {
+        return -ENOMEDIUM;
+    }
+    count_request(bs, kind, bytes);
+    if (s->write_handler.co_write) {
+        return s->write_handler.co_write(s->write_handler.opaque, kind,
+                                         offset, bytes, qiov, qiov_offset,
+                                         flags);
+    }
+    return livemerge_filter_co_write_child(bs, kind, offset, bytes, qiov,
+                                           qiov_offset, flags);
+}
+
+static int coroutine_fn livemerge_co_pwritev_part(BlockDriverState *bs,
+                                                  int64_t offset,
+                                                  int64_t bytes,
+                                                  QEMUIOVector *qiov,
+                                                  size_t qiov_offset,
+                                                  BdrvRequestFlags flags)
+{
+    return livemerge_co_write(bs, LIVEMERGE_REQ_WRITE, offset, bytes, qiov,
+                              qiov_offset, flags);
+}
+
+static int coroutine_fn livemerge_co_pwrite_zeroes(BlockDriverState *bs,
+                                                   int64_t offset,
+                                                   int64_t bytes,
+                                                   BdrvRequestFlags flags)
+{
+    return livemerge_co_write(bs, LIVEMERGE_REQ_WRITE_ZEROES, offset, bytes,
+                              NULL, 0, flags);
+}
+
+static int coroutine_fn livemerge_co_pdiscard(BlockDriverState *bs,
+                                              int64_t offset, int64_t bytes)
+{
+    return livemerge_co_write(bs, LIVEMERGE_REQ_DISCARD, offset, bytes,
+                              NULL, 0, 0);
+}
+
+static int coroutine_fn livemerge_co_flush(BlockDriverState *bs)
+{
+    if (!bs->file) {
+        return -ENOMEDIUM;
+    }
+    count_request(bs, LIVEMERGE_REQ_FLUSH, 0);
+    return bdrv_co_flush(bs->file->bs);
+}
+
+static int coroutine_fn livemerge_co_truncate(BlockDriverState *bs,
+                                              int64_t offset, bool exact,
+                                              PreallocMode prealloc,
+                                              BdrvRequestFlags flags,
+                                              Error **errp)
+{
+    if (!bs->file) {
+        error_setg(errp, "livemerge filter '%s' has no child",
+                   bdrv_get_node_name(bs));
+        return -ENOMEDIUM;
+    }
+    return bdrv_co_truncate(bs->file, offset, exact, prealloc, flags, errp);
+}
+
+BlockDriver bdrv_livemerge = {
+    .format_name                = "livemerge",
+    .instance_size              = sizeof(BDRVLivemergeState),
+
+    .bdrv_open                  = livemerge_open,
+    .bdrv_close                 = livemerge_close,
+    .bdrv_child_perm            = livemerge_child_perm,
+
+    .bdrv_getlength             = livemerge_getlength,
+
+    .bdrv_co_preadv_part        = livemerge_co_preadv_part,
+    .bdrv_co_pwritev_part       = livemerge_co_pwritev_part,
+    .bdrv_co_pwrite_zeroes      = livemerge_co_pwrite_zeroes,
+    .bdrv_co_pdiscard           = livemerge_co_pdiscard,
+    .bdrv_co_flush              = livemerge_co_flush,
+    .bdrv_co_truncate           = livemerge_co_truncate,
+
+    .has_variable_length        = true,
+    .is_filter                  = true,
+};
+
+bool livemerge_is_filter(BlockDriverState *bs)
+{
+    return bs && bs->drv == &bdrv_livemerge;
+}
+
+void livemerge_filter_get_counters(BlockDriverState *bs,
+                                   LivemergeCounter out[LIVEMERGE_REQ__MAX])
+{
+    BDRVLivemergeState *s = bs->opaque;
+
+    assert(livemerge_is_filter(bs));
+    for (int i = 0; i < LIVEMERGE_REQ__MAX; i++) {
+        out[i].requests = qatomic_read(&s->counters[i].requests);
+        out[i].bytes = qatomic_read(&s->counters[i].bytes);
+    }
+}
+
+void livemerge_filter_set_write_handler(BlockDriverState *bs,
+                                        const LivemergeWriteHandler *handler)
+{
+    BDRVLivemergeState *s = bs->opaque;
+
+    assert(livemerge_is_filter(bs));
+    s->write_handler = handler ? *handler : (LivemergeWriteHandler) {};
+}
+
+static void livemerge_block_init(void)
+{
+    bdrv_register(&bdrv_livemerge);
+}
+
+block_init(livemerge_block_init);
