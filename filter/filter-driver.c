@@ -22,6 +22,8 @@
 typedef struct BDRVLivemergeState {
     LivemergeCounter counters[LIVEMERGE_REQ__MAX];
     LivemergeWriteHandler write_handler;
+    /* A job writes to a node below: the chain must let it */
+    bool share_write;
 } BDRVLivemergeState;
 
 const char *const livemerge_request_kind_name[LIVEMERGE_REQ__MAX] = {
@@ -68,8 +70,17 @@ static void livemerge_child_perm(BlockDriverState *bs, BdrvChild *c,
                                  uint64_t perm, uint64_t shared,
                                  uint64_t *nperm, uint64_t *nshared)
 {
+    BDRVLivemergeState *s = bs->opaque;
+
     bdrv_default_perms(bs, c, role, reopen_queue, perm, shared,
                        nperm, nshared);
+    if (s->share_write) {
+        /*
+         * Writes blocked on a node are blocked on its backing chain too;
+         * share them, or the job could not write its base.
+         */
+        *nshared |= BLK_PERM_WRITE;
+    }
 }
 
 static int64_t livemerge_getlength(BlockDriverState *bs)
@@ -236,6 +247,16 @@ void livemerge_filter_set_write_handler(BlockDriverState *bs,
 
     assert(livemerge_is_filter(bs));
     s->write_handler = handler ? *handler : (LivemergeWriteHandler) {};
+}
+
+int livemerge_filter_set_share_write(BlockDriverState *bs, bool share,
+                                     Error **errp)
+{
+    BDRVLivemergeState *s = bs->opaque;
+
+    assert(livemerge_is_filter(bs));
+    s->share_write = share;
+    return bs->file ? bdrv_child_refresh_perms(bs, bs->file, errp) : 0;
 }
 
 static void livemerge_block_init(void)

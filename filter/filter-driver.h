@@ -57,6 +57,13 @@ void livemerge_filter_get_counters(BlockDriverState *bs,
 void livemerge_filter_set_write_handler(BlockDriverState *bs,
                                         const LivemergeWriteHandler *handler);
 
+/*
+ * Let the child's chain be written by others while a job writes a node
+ * below (the base of a commit).
+ */
+int livemerge_filter_set_share_write(BlockDriverState *bs, bool share,
+                                     Error **errp);
+
 /* Write straight to the filtered child; what a write handler calls */
 int coroutine_fn livemerge_filter_co_write_child(BlockDriverState *bs,
                                                  LivemergeRequestKind kind,

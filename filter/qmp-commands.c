@@ -19,6 +19,7 @@ static const struct {
     { "livemerge-insert-filter", qmp_marshal_livemerge_insert_filter },
     { "livemerge-remove-filter", qmp_marshal_livemerge_remove_filter },
     { "livemerge-query-filter", qmp_marshal_livemerge_query_filter },
+    { "livemerge-commit", qmp_marshal_livemerge_commit },
 };
 
 void livemerge_qmp_register_commands(void)

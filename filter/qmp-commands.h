@@ -24,6 +24,8 @@ void qmp_marshal_livemerge_remove_filter(QDict *args, QObject **ret,
 void qmp_marshal_livemerge_query_filter(QDict *args, QObject **ret,
                                         Error **errp);
 
+void qmp_marshal_livemerge_commit(QDict *args, QObject **ret, Error **errp);
+
 /* Add the commands to the daemon's table once it has been set up */
 void livemerge_qmp_register_commands(void);
 

@@ -1,0 +1,614 @@
+/*
+ * livemerge commit job: intermediate and active commit on the copy engine
+ *
+ * Copyright (c) 2026 livemerge authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * The job poses as QEMU's "commit" job type, so every standard job command
+ * and event applies.  Its copy loop is the copy engine; this file decides
+ * when the base is in sync (READY), what errors mean (on-error), when the
+ * adaptive mode turns write-blocking, and how the graph looks afterwards.
+ */
+
+#include "qemu/osdep.h"
+#include "block/block_int.h"
+#include "block/blockjob_int.h"
+#include "qapi/error.h"
+#include "qemu/error-report.h"
+#include "qemu/job.h"
+#include "sysemu/block-backend.h"
+
+#include "commit-job.h"
+#include "copy-engine.h"
+#include "filter-driver.h"
+#include "filter-graph.h"
+
+/* How long an idle job in sync sleeps before it looks again */
+#define IDLE_SLICE_NS   (100 * SCALE_MS)
+/* Pause before retrying a region whose error was ignored */
+#define RETRY_DELAY_NS  (100 * SCALE_MS)
+
+const char *const livemerge_copy_mode_name[LIVEMERGE_COPY_MODE__MAX] = {
+    [LIVEMERGE_COPY_MODE_BACKGROUND] = "background",
+    [LIVEMERGE_COPY_MODE_WRITE_BLOCKING] = "write-blocking",
+    [LIVEMERGE_COPY_MODE_ADAPTIVE] = "adaptive",
+};
+
+typedef struct CommitJob {
+    BlockJob common;
+
+    BlockDriverState *filter;
+    BlockDriverState *active;
+    BlockDriverState *top;
+    BlockDriverState *base;
+    BlockBackend *source;
+    BlockBackend *dest;
+    char *backing_file;
+    bool is_active;
+    bool base_read_only;
+    bool chain_frozen;
+    bool handler_installed;
+
+    LivemergeCopyMode copy_mode;
+    BlockdevOnError on_error;
+    CopyEngine engine;
+    bool engine_ready;
+
+    /* Adaptive mode: dirty bytes when the last pass began */
+    uint64_t last_pass;
+    int64_t dirty_at_pass_start;
+
+    bool should_complete;
+    bool in_drain;
+    bool prepared;
+} CommitJob;
+
+static CommitJob *to_commit_job(Job *job)
+{
+    return container_of(job, CommitJob, common.job);
+}
+
+static void update_progress(CommitJob *s)
+{
+    CopyEngine *e = &s->engine;
+
+    job_progress_update(&s->common.job, copy_engine_take_done(e));
+    job_progress_set_remaining(&s->common.job,
+                               copy_engine_dirty_bytes(e) +
+                               e->bytes_in_flight);
+}
+
+/*
+ * Apply on-error to the engine's latest error.  Returns 0 to go on (the
+ * failed region is dirty again and will be retried), or the error to end
+ * the job with.
+ */
+static int coroutine_fn handle_engine_error(CommitJob *s, Error **errp)
+{
+    BlockErrorAction action;
+    bool is_read;
+    int ret = copy_engine_take_error(&s->engine, &is_read);
+
+    if (!ret) {
+        return 0;
+    }
+    action = block_job_error_action(&s->common, s->on_error, is_read, -ret);
+    switch (action) {
+    case BLOCK_ERROR_ACTION_REPORT:
+        error_setg_errno(errp, -ret, "Could not %s '%s'",
+                         is_read ? "read from" : "write to",
+                         bdrv_get_node_name(is_read ? s->top : s->base));
+        return ret;
+    case BLOCK_ERROR_ACTION_IGNORE:
+        job_sleep_ns(&s->common.job, RETRY_DELAY_NS);
+        return 0;
+    case BLOCK_ERROR_ACTION_STOP:
+        /* block_job_error_action() paused the job: retried on resume */
+        job_pause_point(&s->common.job);
+        return 0;
+    default:
+        g_assert_not_reached();
+    }
+}
+
+/*
+ * Adaptive mode: stay in background while each pass over the dirty map
+ * leaves clearly less behind than the one before, and block guest writes
+ * from the first pass on which the backlog shrank by less than a quarter.
+ */
+static void adapt_copy_mode(CommitJob *s)
+{
+    CopyEngine *e = &s->engine;
+    int64_t dirty;
+
+    if (s->copy_mode != LIVEMERGE_COPY_MODE_ADAPTIVE || e->write_blocking ||
+        e->passes == s->last_pass) {
+        return;
+    }
+    dirty = copy_engine_dirty_bytes(e) + e->bytes_in_flight;
+    if (s->last_pass > 0 && dirty > s->dirty_at_pass_start / 4 * 3) {
+        copy_engine_set_write_blocking(e, true);
+    }
+    s->last_pass = e->passes;
+    s->dirty_at_pass_start = dirty;
+}
+
+static int coroutine_fn mark_allocated(CommitJob *s, Error **errp)
+{
+    int64_t offset = 0;
+
+    while (offset < s->engine.length) {
+        offset = copy_engine_mark_allocated(&s->engine, offset);
+        if (offset < 0) {
+            error_setg_errno(errp, -offset, "Could not read the allocation "
+                             "of '%s'", bdrv_get_node_name(s->top));
+            return offset;
+        }
+        job_progress_set_remaining(&s->common.job,
+                                   copy_engine_dirty_bytes(&s->engine));
+        if (job_is_cancelled(&s->common.job)) {
+            return -ECANCELED;
+        }
+        job_pause_point(&s->common.job);
+    }
+    s->dirty_at_pass_start = copy_engine_dirty_bytes(&s->engine);
+    return 0;
+}
+
+static int coroutine_fn resize_base(CommitJob *s, Error **errp)
+{
+    int64_t base_len = blk_getlength(s->dest);
+
+    if (base_len < 0) {
+        error_setg_errno(errp, -base_len, "Could not get the size of '%s'",
+                         bdrv_get_node_name(s->base));
+        return base_len;
+    }
+    if (base_len >= s->engine.length) {
+        return 0;
+    }
+    return blk_co_truncate(s->dest, s->engine.length, false,
+                           PREALLOC_MODE_OFF, 0, errp);
+}
+
+/* Copy whatever is still dirty, then flush: the base is in sync */
+static int coroutine_fn sync_and_flush(CommitJob *s, Error **errp)
+{
+    CopyEngine *e = &s->engine;
+    int ret;
+
+    while (copy_engine_start_next(e)) {
+        /* keep the engine busy */
+    }
+    copy_engine_wait_all(e);
+    ret = copy_engine_take_error(e, &(bool){false});
+    if (!ret) {
+        ret = blk_co_flush(s->dest);
+    }
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not bring '%s' in sync",
+                         bdrv_get_node_name(s->base));
+    }
+    return ret;
+}
+
+static int coroutine_fn commit_job_run(Job *job, Error **errp)
+{
+    CommitJob *s = to_commit_job(job);
+    CopyEngine *e = &s->engine;
+    int ret;
+
+    ret = resize_base(s, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = mark_allocated(s, errp);
+    if (ret < 0) {
+        return ret;
+    }
+
+    for (;;) {
+        int64_t delay;
+
+        ret = handle_engine_error(s, errp);
+        if (ret < 0) {
+            break;
+        }
+        if (job_is_cancelled(job) ||
+            (job_cancel_requested(job) && job_is_ready(job))) {
+            /* Forced, or a soft cancel after READY: keep the chain */
+            break;
+        }
+        update_progress(s);
+        adapt_copy_mode(s);
+
+        if (!copy_engine_in_sync(e)) {
+            delay = block_job_ratelimit_get_delay(&s->common,
+                        copy_engine_take_transferred(e));
+            if (delay > 0) {
+                job_sleep_ns(job, delay);
+            } else if (!copy_engine_start_next(e)) {
+                /* Only copies or guest writes in flight: let them end */
+                if (copy_engine_ops_in_flight(e)) {
+                    copy_engine_wait_one(e);
+                } else {
+                    job_sleep_ns(job, 0);
+                }
+            }
+            job_pause_point(job);
+            continue;
+        }
+
+        if (!s->is_active) {
+            ret = blk_co_flush(s->dest);
+            if (ret < 0) {
+                error_setg_errno(errp, -ret, "Could not flush '%s'",
+                                 bdrv_get_node_name(s->base));
+            }
+            break;
+        }
+
+        if (!job_is_ready(job)) {
+            ret = blk_co_flush(s->dest);
+            if (ret < 0) {
+                error_setg_errno(errp, -ret, "Could not flush '%s'",
+                                 bdrv_get_node_name(s->base));
+                break;
+            }
+            /* From now on every guest write reaches both sides */
+            copy_engine_set_write_blocking(e, true);
+            job_transition_to_ready(job);
+        }
+
+        if (s->should_complete) {
+            /*
+             * Bounded pivot: stop the guest, copy the little that may be
+             * dirty (write-blocking leaves only discards and failed
+             * destination writes), flush, and keep the guest stopped until
+             * the graph has changed.
+             */
+            s->in_drain = true;
+            bdrv_drained_begin(s->filter);
+            ret = sync_and_flush(s, errp);
+            update_progress(s);
+            break;
+        }
+        job_sleep_ns(job, IDLE_SLICE_NS);
+    }
+
+    copy_engine_wait_all(e);
+    update_progress(s);
+    if (job_is_cancelled(job) && ret == 0) {
+        ret = -ECANCELED;
+    }
+    return ret;
+}
+
+static void coroutine_fn commit_job_pause(Job *job)
+{
+    copy_engine_wait_all(&to_commit_job(job)->engine);
+}
+
+static void commit_job_complete(Job *job, Error **errp)
+{
+    CommitJob *s = to_commit_job(job);
+
+    if (!s->is_active || !job_is_ready(job)) {
+        error_setg(errp, "The commit job '%s' cannot be completed: %s",
+                   job->id, s->is_active ? "it is not ready" :
+                   "it completes by itself");
+        return;
+    }
+    s->should_complete = true;
+    job_enter(job);
+}
+
+static bool commit_job_cancel(Job *job, bool force)
+{
+    /* Before READY any cancel aborts; after it a soft cancel completes */
+    return force || !job_is_ready(job);
+}
+
+static bool commit_job_drained_poll(BlockJob *bjob)
+{
+    CommitJob *s = container_of(bjob, CommitJob, common);
+
+    /* Our own drain for the pivot must not wait for ourselves */
+    WITH_JOB_LOCK_GUARD() {
+        if (!bjob->job.paused && !job_is_cancelled_locked(&bjob->job) &&
+            !s->in_drain) {
+            return true;
+        }
+    }
+    return s->engine_ready && copy_engine_ops_in_flight(&s->engine) > 0;
+}
+
+/*
+ * Put the graph in its final shape: after a pivot the disk's parents use
+ * the base; after an intermediate commit the overlay of @top backs onto
+ * the base; otherwise the chain is as it was.  Either way the filter goes.
+ */
+static int commit_job_exit(Job *job)
+{
+    CommitJob *s = to_commit_job(job);
+    BlockDriverState *filter = s->filter;
+    bool abort = job->ret < 0;
+    bool pivot = !abort && s->is_active && s->should_complete;
+    Error *local_err = NULL;
+    int ret = 0;
+
+    if (s->prepared) {
+        return 0;
+    }
+    s->prepared = true;
+
+    bdrv_ref(filter);
+    if (!s->in_drain) {
+        s->in_drain = true;
+        bdrv_drained_begin(filter);
+    }
+    if (s->handler_installed) {
+        livemerge_filter_set_write_handler(filter, NULL);
+        s->handler_installed = false;
+    }
+    if (s->chain_frozen) {
+        bdrv_unfreeze_backing_chain(s->top, s->base);
+        s->chain_frozen = false;
+    }
+    /* Our own users of the nodes must not follow them to the base */
+    blk_unref(s->source);
+    s->source = NULL;
+    blk_unref(s->dest);
+    s->dest = NULL;
+    block_job_remove_all_bdrv(&s->common);
+
+    if (!abort && !s->is_active) {
+        ret = bdrv_drop_intermediate(s->top, s->base, s->backing_file);
+        if (ret < 0) {
+            error_report("livemerge: commit job '%s' could not drop the "
+                         "committed layers", job->id);
+        }
+    } else if (pivot) {
+        bdrv_drained_begin(s->base);
+        /* The filter's own link to the active layer moves too */
+        bdrv_replace_node(s->active, s->base, &local_err);
+        bdrv_drained_end(s->base);
+        if (local_err) {
+            error_report_err(local_err);
+            ret = -EPERM;
+        } else {
+            /* The base is the disk now */
+            s->base_read_only = false;
+        }
+    }
+
+    livemerge_filter_remove(filter, &error_abort);
+    if (s->base_read_only) {
+        bdrv_reopen_set_read_only(s->base, true, NULL);
+        s->base_read_only = false;
+    }
+
+    s->in_drain = false;
+    bdrv_drained_end(filter);
+    bdrv_unref(filter);
+    return ret;
+}
+
+static int commit_job_prepare(Job *job)
+{
+    return commit_job_exit(job);
+}
+
+static void commit_job_abort(Job *job)
+{
+    commit_job_exit(job);
+}
+
+static void commit_job_clean(Job *job)
+{
+    CommitJob *s = to_commit_job(job);
+
+    if (s->engine_ready) {
+        copy_engine_destroy(&s->engine);
+        s->engine_ready = false;
+    }
+    g_free(s->backing_file);
+    bdrv_unref(s->top);
+    bdrv_unref(s->base);
+    bdrv_unref(s->active);
+}
+
+static const BlockJobDriver commit_job_driver = {
+    .job_driver = {
+        .instance_size  = sizeof(CommitJob),
+        .job_type       = JOB_TYPE_COMMIT,
+        .free           = block_job_free,
+        .user_resume    = block_job_user_resume,
+        .run            = commit_job_run,
+        .pause          = commit_job_pause,
+        .complete       = commit_job_complete,
+        .cancel         = commit_job_cancel,
+        .prepare        = commit_job_prepare,
+        .abort          = commit_job_abort,
+        .clean          = commit_job_clean,
+    },
+    .drained_poll       = commit_job_drained_poll,
+};
+
+/*
+ * Refuse when another job or operation already owns the chain (the same
+ * checks as QEMU's block-commit: a backing node always blocks
+ * COMMIT_SOURCE for its overlay's sake, so only the active layer is asked)
+ */
+static bool chain_is_free(const CommitJobOptions *o, Error **errp)
+{
+    return !bdrv_op_is_blocked(o->active, BLOCK_OP_TYPE_COMMIT_SOURCE, errp) &&
+           !bdrv_op_is_blocked(o->base, BLOCK_OP_TYPE_COMMIT_TARGET, errp);
+}
+
+static BlockBackend *new_backend(AioContext *ctx, BlockDriverState *bs,
+                                 uint64_t perm, uint64_t shared, Error **errp)
+{
+    BlockBackend *blk = blk_new(ctx, perm, shared);
+
+    if (blk_insert_bs(blk, bs, errp) < 0) {
+        blk_unref(blk);
+        return NULL;
+    }
+    /* Copies must go on while the job drains the guest for the pivot */
+    blk_set_disable_request_queuing(blk, true);
+    blk_set_allow_aio_context_change(blk, true);
+    return blk;
+}
+
+/* Everything the job needs once it exists; on failure the caller fails it */
+static int commit_job_setup(CommitJob *s, const CommitJobOptions *o,
+                            AioContext *ctx, Error **errp)
+{
+    CopyEngineConfig cfg;
+    BlockDriverState *iter;
+    int64_t length, granularity = o->granularity;
+    BlockDriverInfo bdi;
+
+    if (bdrv_is_read_only(o->base)) {
+        if (bdrv_reopen_set_read_only(o->base, false, errp) < 0) {
+            return -EPERM;
+        }
+        s->base_read_only = true;
+    }
+
+    s->source = new_backend(ctx, o->top, BLK_PERM_CONSISTENT_READ,
+                            BLK_PERM_ALL, errp);
+    if (!s->source) {
+        return -EPERM;
+    }
+    s->dest = new_backend(ctx, o->base, BLK_PERM_WRITE | BLK_PERM_RESIZE,
+                          BLK_PERM_ALL & ~BLK_PERM_RESIZE, errp);
+    if (!s->dest) {
+        return -EPERM;
+    }
+
+    /* Block other jobs and graph changes on every layer involved */
+    for (iter = o->top; iter != o->base; iter = bdrv_backing_chain_next(iter)) {
+        if (block_job_add_bdrv(&s->common, "committed layer", iter, 0,
+                               BLK_PERM_ALL, errp) < 0) {
+            return -EPERM;
+        }
+    }
+    if (block_job_add_bdrv(&s->common, "base", o->base, 0, BLK_PERM_ALL,
+                           errp) < 0) {
+        return -EPERM;
+    }
+    if (bdrv_freeze_backing_chain(o->top, o->base, errp) < 0) {
+        return -EPERM;
+    }
+    s->chain_frozen = true;
+
+    length = bdrv_getlength(o->top);
+    if (length < 0) {
+        error_setg_errno(errp, -length, "Could not get the size of '%s'",
+                         bdrv_get_node_name(o->top));
+        return length;
+    }
+    if (!granularity) {
+        granularity = bdrv_get_info(o->base, &bdi) >= 0 && bdi.cluster_size ?
+                      bdi.cluster_size : 64 * KiB;
+        granularity = MAX(granularity, 4 * KiB);
+    }
+    cfg = (CopyEngineConfig) {
+        .source = s->source,
+        .base = o->base,
+        .dest = s->dest,
+        .filter = s->filter,
+        .granularity = granularity,
+        .max_chunk = MAX(QEMU_ALIGN_DOWN(LIVEMERGE_DEFAULT_MAX_CHUNK,
+                                         granularity), granularity),
+        .buf_size = o->buf_size,
+        .max_in_flight = o->max_in_flight,
+    };
+    cfg.buf_size = MAX(cfg.buf_size, cfg.max_chunk);
+    copy_engine_init(&s->engine, &cfg, length);
+    s->engine_ready = true;
+    copy_engine_set_write_blocking(&s->engine,
+        o->copy_mode == LIVEMERGE_COPY_MODE_WRITE_BLOCKING);
+
+    if (s->is_active) {
+        LivemergeWriteHandler handler = {
+            .co_write = copy_engine_guest_write,
+            .opaque = &s->engine,
+        };
+
+        bdrv_drained_begin(s->filter);
+        livemerge_filter_set_write_handler(s->filter, &handler);
+        s->handler_installed = true;
+        bdrv_drained_end(s->filter);
+    }
+    return 0;
+}
+
+BlockJob *livemerge_commit_start(const CommitJobOptions *o, Error **errp)
+{
+    BlockDriverState *filter;
+    AioContext *ctx;
+    CommitJob *s;
+    int ret;
+
+    GLOBAL_STATE_CODE();
+
+    ctx = bdrv_get_aio_context(o->active);
+    aio_context_acquire(ctx);
+    if (!chain_is_free(o, errp)) {
+        aio_context_release(ctx);
+        return NULL;
+    }
+    aio_context_release(ctx);
+
+    filter = livemerge_filter_insert(o->active, o->filter_node_name, errp);
+    if (!filter) {
+        return NULL;
+    }
+
+    aio_context_acquire(ctx);
+    /* The base below must stay writable for us through the whole chain */
+    ret = livemerge_filter_set_share_write(filter, true, errp);
+    if (ret < 0) {
+        goto fail_filter;
+    }
+
+    s = block_job_create(o->job_id, &commit_job_driver, NULL, filter, 0,
+                         BLK_PERM_ALL, o->speed, o->job_flags, NULL, NULL,
+                         errp);
+    if (!s) {
+        goto fail_filter;
+    }
+    s->filter = filter;
+    s->active = o->active;
+    s->top = o->top;
+    s->base = o->base;
+    bdrv_ref(s->active);
+    bdrv_ref(s->top);
+    bdrv_ref(s->base);
+    s->is_active = o->top == o->active;
+    s->backing_file = g_strdup(o->backing_file);
+    s->copy_mode = o->copy_mode;
+    s->on_error = o->on_error;
+
+    if (commit_job_setup(s, o, ctx, errp) < 0) {
+        /* Undo as a failed job would; job_early_fail() only frees it */
+        s->common.job.ret = -EPERM;
+        commit_job_abort(&s->common.job);
+        commit_job_clean(&s->common.job);
+        job_early_fail(&s->common.job);
+        aio_context_release(ctx);
+        return NULL;
+    }
+    job_start(&s->common.job);
+    aio_context_release(ctx);
+    return &s->common;
+
+fail_filter:
+    aio_context_release(ctx);
+    livemerge_filter_remove(filter, &error_abort);
+    return NULL;
+}

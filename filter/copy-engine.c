@@ -1,0 +1,360 @@
+/*
+ * livemerge copy engine: bring a destination up to date with a source view
+ *
+ * Copyright (c) 2026 livemerge authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Why no copy can leave stale data behind: a copy clears the dirty bits
+ * of its region and takes the region's lock before it reads the source,
+ * and keeps the lock until the destination write is done.  A guest write
+ * takes the same lock before it writes, so it runs entirely before or
+ * entirely after any copy of the region.  If it runs after, it either
+ * writes the destination too (write-blocking) or marks the region dirty
+ * again, so a later copy brings the new data over.
+ */
+
+#include "qemu/osdep.h"
+#include "block/block_int.h"
+#include "qemu/coroutine.h"
+#include "qemu/memalign.h"
+#include "sysemu/block-backend.h"
+
+#include "copy-engine.h"
+
+typedef struct CopyOp {
+    CopyEngine *engine;
+    BlockReq req;
+} CopyOp;
+
+void copy_engine_init(CopyEngine *e, const CopyEngineConfig *cfg,
+                      int64_t length)
+{
+    *e = (CopyEngine) {
+        .cfg = *cfg,
+        .length = length,
+    };
+    qemu_co_mutex_init(&e->lock);
+    qemu_co_queue_init(&e->op_done);
+    QLIST_INIT(&e->locked);
+    dirty_map_init(&e->dirty, length, cfg->granularity);
+}
+
+void copy_engine_destroy(CopyEngine *e)
+{
+    assert(e->ops_in_flight == 0);
+    dirty_map_destroy(&e->dirty);
+}
+
+/* The granularity-aligned range a request touches */
+static void aligned_range(CopyEngine *e, int64_t offset, int64_t bytes,
+                          int64_t *start, int64_t *len)
+{
+    int64_t end = MIN(QEMU_ALIGN_UP(offset + bytes, e->cfg.granularity),
+                      e->length);
+
+    *start = QEMU_ALIGN_DOWN(offset, e->cfg.granularity);
+    *len = end - *start;
+}
+
+static void record_error(CopyEngine *e, int ret, bool is_read)
+{
+    if (!e->error) {
+        e->error = ret;
+        e->error_is_read = is_read;
+    }
+}
+
+int64_t coroutine_fn copy_engine_mark_allocated(CopyEngine *e,
+                                                int64_t offset)
+{
+    BlockDriverState *top = blk_bs(e->cfg.source);
+    int64_t bytes = MIN(e->length - offset, INT64_MAX / 2);
+    int64_t n;
+    int ret;
+
+    if (offset >= e->length) {
+        return e->length;
+    }
+    ret = bdrv_is_allocated_above(top, e->cfg.base, false, offset, bytes, &n);
+    if (ret < 0) {
+        return ret;
+    }
+    if (ret) {
+        qemu_co_mutex_lock(&e->lock);
+        dirty_map_set(&e->dirty, offset, n);
+        qemu_co_mutex_unlock(&e->lock);
+    }
+    return offset + n;
+}
+
+/*
+ * Copy one extent of [offset, offset + bytes): skip what is unallocated
+ * above the base, write zeroes for zero ranges, copy data otherwise.
+ * Returns the bytes handled, or a negative errno with *is_read set.
+ */
+static int64_t coroutine_fn copy_extent(CopyEngine *e, int64_t offset,
+                                        int64_t bytes, void *buf,
+                                        bool *is_read)
+{
+    BlockDriverState *top = blk_bs(e->cfg.source);
+    QEMUIOVector qiov;
+    int64_t n;
+    int ret;
+
+    *is_read = true;
+    ret = bdrv_is_allocated_above(top, e->cfg.base, false, offset, bytes, &n);
+    if (ret <= 0) {
+        /* The destination already shows what the guest sees here */
+        return ret < 0 ? ret : n;
+    }
+    ret = bdrv_block_status_above(top, e->cfg.base, offset, n, &n, NULL,
+                                  NULL);
+    if (ret < 0) {
+        return ret;
+    }
+
+    if (ret & BDRV_BLOCK_ZERO) {
+        *is_read = false;
+        ret = blk_co_pwrite_zeroes(e->cfg.dest, offset, n,
+                                   BDRV_REQ_MAY_UNMAP);
+        if (ret < 0) {
+            return ret;
+        }
+        e->bytes_transferred += n;
+        return n;
+    }
+
+    qemu_iovec_init_buf(&qiov, buf, n);
+    ret = blk_co_preadv(e->cfg.source, offset, n, &qiov, 0);
+    if (ret < 0) {
+        return ret;
+    }
+    *is_read = false;
+    ret = blk_co_pwritev(e->cfg.dest, offset, n, &qiov, 0);
+    if (ret < 0) {
+        return ret;
+    }
+    e->bytes_transferred += n;
+    return n;
+}
+
+static void coroutine_fn copy_op_co(void *opaque)
+{
+    CopyOp *op = opaque;
+    CopyEngine *e = op->engine;
+    int64_t offset = op->req.offset;
+    int64_t end = offset + op->req.bytes;
+    void *buf = qemu_try_blockalign(blk_bs(e->cfg.dest), op->req.bytes);
+    bool is_read = false;
+    int64_t ret = buf ? 0 : -ENOMEM;
+
+    while (ret >= 0 && offset < end) {
+        ret = copy_extent(e, offset, end - offset, buf, &is_read);
+        offset += MAX(ret, 0);
+    }
+    qemu_vfree(buf);
+
+    qemu_co_mutex_lock(&e->lock);
+    if (ret < 0) {
+        /* Copy the whole region again later */
+        dirty_map_set(&e->dirty, op->req.offset, op->req.bytes);
+        record_error(e, ret, is_read);
+    } else {
+        e->bytes_done += op->req.bytes;
+    }
+    e->ops_in_flight--;
+    e->bytes_in_flight -= op->req.bytes;
+    reqlist_remove_req(&op->req);
+    qemu_co_queue_restart_all(&e->op_done);
+    qemu_co_mutex_unlock(&e->lock);
+    g_free(op);
+}
+
+static bool have_room(CopyEngine *e)
+{
+    return e->ops_in_flight < e->cfg.max_in_flight &&
+           e->bytes_in_flight + e->cfg.max_chunk <= e->cfg.buf_size;
+}
+
+bool coroutine_fn copy_engine_start_next(CopyEngine *e)
+{
+    CopyOp *op;
+    int64_t offset, bytes;
+
+    qemu_co_mutex_lock(&e->lock);
+    while (!have_room(e) && e->ops_in_flight > 0) {
+        qemu_co_queue_wait(&e->op_done, &e->lock);
+    }
+    for (;;) {
+        if (!dirty_map_next(&e->dirty, e->cursor, e->cfg.max_chunk,
+                            &offset, &bytes)) {
+            qemu_co_mutex_unlock(&e->lock);
+            return false;
+        }
+        /* A copy or guest write holds part of it: wait, then look again */
+        if (!reqlist_wait_one(&e->locked, offset, bytes, &e->lock)) {
+            break;
+        }
+    }
+    if (offset < e->cursor) {
+        e->passes++;
+    }
+    e->cursor = offset + bytes;
+
+    op = g_new0(CopyOp, 1);
+    op->engine = e;
+    dirty_map_clear(&e->dirty, offset, bytes);
+    reqlist_init_req(&e->locked, &op->req, offset, bytes);
+    e->ops_in_flight++;
+    e->bytes_in_flight += bytes;
+    qemu_co_mutex_unlock(&e->lock);
+
+    qemu_coroutine_enter(qemu_coroutine_create(copy_op_co, op));
+    return true;
+}
+
+void coroutine_fn copy_engine_wait_one(CopyEngine *e)
+{
+    qemu_co_mutex_lock(&e->lock);
+    if (e->ops_in_flight > 0) {
+        qemu_co_queue_wait(&e->op_done, &e->lock);
+    }
+    qemu_co_mutex_unlock(&e->lock);
+}
+
+void coroutine_fn copy_engine_wait_all(CopyEngine *e)
+{
+    qemu_co_mutex_lock(&e->lock);
+    while (e->ops_in_flight > 0) {
+        qemu_co_queue_wait(&e->op_done, &e->lock);
+    }
+    qemu_co_mutex_unlock(&e->lock);
+}
+
+bool coroutine_fn copy_engine_in_sync(CopyEngine *e)
+{
+    bool in_sync;
+
+    qemu_co_mutex_lock(&e->lock);
+    in_sync = e->ops_in_flight == 0 && e->dirtying_writes == 0 &&
+              dirty_map_count(&e->dirty) == 0;
+    qemu_co_mutex_unlock(&e->lock);
+    return in_sync;
+}
+
+int64_t copy_engine_dirty_bytes(CopyEngine *e)
+{
+    return dirty_map_count(&e->dirty);
+}
+
+int copy_engine_ops_in_flight(CopyEngine *e)
+{
+    return e->ops_in_flight;
+}
+
+void copy_engine_set_write_blocking(CopyEngine *e, bool write_blocking)
+{
+    e->write_blocking = write_blocking;
+}
+
+static int coroutine_fn write_dest(CopyEngine *e, LivemergeRequestKind kind,
+                                   int64_t offset, int64_t bytes,
+                                   QEMUIOVector *qiov, size_t qiov_offset,
+                                   BdrvRequestFlags flags)
+{
+    /* Durability is the source's business until the pivot flushes */
+    switch (kind) {
+    case LIVEMERGE_REQ_WRITE:
+        return blk_co_pwritev_part(e->cfg.dest, offset, bytes, qiov,
+                                   qiov_offset, 0);
+    case LIVEMERGE_REQ_WRITE_ZEROES:
+        return blk_co_pwrite_zeroes(e->cfg.dest, offset, bytes,
+                                    flags & BDRV_REQ_MAY_UNMAP);
+    default:
+        g_assert_not_reached();
+    }
+}
+
+int coroutine_fn copy_engine_guest_write(void *opaque,
+                                         LivemergeRequestKind kind,
+                                         int64_t offset, int64_t bytes,
+                                         QEMUIOVector *qiov,
+                                         size_t qiov_offset,
+                                         BdrvRequestFlags flags)
+{
+    CopyEngine *e = opaque;
+    BlockReq req;
+    int64_t start, len;
+    bool to_dest, mark_dirty;
+    int ret, ret2 = 0;
+
+    aligned_range(e, offset, bytes, &start, &len);
+
+    qemu_co_mutex_lock(&e->lock);
+    while (reqlist_wait_one(&e->locked, start, len, &e->lock)) {
+        /* wait for the copy or guest write that holds part of the range */
+    }
+    reqlist_init_req(&e->locked, &req, start, len);
+    /*
+     * A discard leaves the guest's view up to the source's driver: copy
+     * whatever it then reads rather than guessing.  A region that is
+     * dirty anyway is copied later; writing it twice gains nothing.
+     */
+    to_dest = e->write_blocking && kind != LIVEMERGE_REQ_DISCARD &&
+              !dirty_map_all_dirty(&e->dirty, start, len);
+    if (!to_dest) {
+        e->dirtying_writes++;
+    }
+    qemu_co_mutex_unlock(&e->lock);
+
+    ret = livemerge_filter_co_write_child(e->cfg.filter, kind, offset, bytes,
+                                          qiov, qiov_offset, flags);
+    mark_dirty = !to_dest;
+    if (to_dest) {
+        /* A failed source write may still have changed part of the region */
+        ret2 = ret < 0 ? ret : write_dest(e, kind, offset, bytes, qiov,
+                                          qiov_offset, flags);
+        mark_dirty = ret2 < 0;
+    }
+
+    qemu_co_mutex_lock(&e->lock);
+    if (mark_dirty) {
+        dirty_map_set(&e->dirty, offset, bytes);
+    }
+    if (to_dest && ret >= 0 && ret2 < 0) {
+        /* The guest's write is safe on the source; the region is recopied */
+        record_error(e, ret2, false);
+    }
+    if (!to_dest) {
+        e->dirtying_writes--;
+    }
+    reqlist_remove_req(&req);
+    qemu_co_mutex_unlock(&e->lock);
+    return ret;
+}
+
+int64_t copy_engine_take_done(CopyEngine *e)
+{
+    int64_t done = e->bytes_done;
+
+    e->bytes_done = 0;
+    return done;
+}
+
+int64_t copy_engine_take_transferred(CopyEngine *e)
+{
+    int64_t n = e->bytes_transferred;
+
+    e->bytes_transferred = 0;
+    return n;
+}
+
+int copy_engine_take_error(CopyEngine *e, bool *is_read)
+{
+    int ret = e->error;
+
+    *is_read = e->error_is_read;
+    e->error = 0;
+    return ret;
+}

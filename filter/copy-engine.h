@@ -1,0 +1,120 @@
+/*
+ * livemerge copy engine: bring a destination up to date with a source view
+ *
+ * Copyright (c) 2026 livemerge authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * The engine copies the dirty regions of a source view (what the guest
+ * reads from a node, down to but excluding a base) to a destination, with
+ * several requests in flight, skipping what is unallocated above the base
+ * and writing zero ranges as zeroes.  It also takes the guest's writes
+ * (from the filter) so that a copy and a guest write of the same region
+ * never interleave: both hold a range lock for the regions they touch.
+ *
+ * It knows nothing of jobs or QMP: the job drives it, and decides what an
+ * error means.  All functions run in the AioContext of the nodes.
+ */
+
+#ifndef LIVEMERGE_COPY_ENGINE_H
+#define LIVEMERGE_COPY_ENGINE_H
+
+#include "block/block_int.h"
+#include "block/reqlist.h"
+#include "sysemu/block-backend.h"
+
+#include "dirty-map.h"
+#include "filter-driver.h"
+
+typedef struct CopyEngineConfig {
+    /* Reads of the guest's view (above the filter's child) */
+    BlockBackend *source;
+    /* Allocation above this node (exclusive) is copied; NULL: everything */
+    BlockDriverState *base;
+    BlockBackend *dest;
+    /* The filter whose child receives guest writes */
+    BlockDriverState *filter;
+    int64_t granularity;
+    /* Largest single copy request, and the bound on bytes in flight */
+    int64_t max_chunk;
+    int64_t buf_size;
+    int max_in_flight;
+} CopyEngineConfig;
+
+typedef struct CopyEngine {
+    CopyEngineConfig cfg;
+    int64_t length;
+
+    CoMutex lock;           /* protects everything below */
+    DirtyMap dirty;
+    BlockReqList locked;    /* ranges held by copies and guest writes */
+    CoQueue op_done;        /* woken whenever a copy finishes */
+    int ops_in_flight;
+    int64_t bytes_in_flight;
+    /* Guest writes that will mark their region dirty when they finish */
+    int dirtying_writes;
+    bool write_blocking;
+
+    int64_t cursor;         /* where the next copy starts looking */
+    uint64_t passes;        /* how often the cursor wrapped around */
+
+    /* Collected for the job, which takes them */
+    int64_t bytes_done;
+    int64_t bytes_transferred;
+    int error;              /* first unreported error (negative errno) */
+    bool error_is_read;
+} CopyEngine;
+
+void copy_engine_init(CopyEngine *e, const CopyEngineConfig *cfg,
+                      int64_t length);
+void copy_engine_destroy(CopyEngine *e);
+
+/*
+ * Mark as dirty what is allocated above the base in one extent starting
+ * at @offset.  Returns the offset after it (the length when done) or a
+ * negative errno.  The job calls it in a loop, with pause points.
+ */
+int64_t coroutine_fn copy_engine_mark_allocated(CopyEngine *e,
+                                                int64_t offset);
+
+/*
+ * Start copying the next dirty region, waiting for room if the in-flight
+ * limits are reached.  Returns false if nothing is dirty.
+ */
+bool coroutine_fn copy_engine_start_next(CopyEngine *e);
+
+/* Wait for one copy to finish (returns at once if none is in flight) */
+void coroutine_fn copy_engine_wait_one(CopyEngine *e);
+void coroutine_fn copy_engine_wait_all(CopyEngine *e);
+
+/*
+ * True when the destination holds everything the guest can read: nothing
+ * dirty, no copy in flight, and no guest write about to dirty a region.
+ */
+bool coroutine_fn copy_engine_in_sync(CopyEngine *e);
+
+int64_t copy_engine_dirty_bytes(CopyEngine *e);
+int copy_engine_ops_in_flight(CopyEngine *e);
+
+/*
+ * In write-blocking mode a guest write to a region that is already copied
+ * completes only once it is on both sides; otherwise guest writes mark
+ * their regions dirty.
+ */
+void copy_engine_set_write_blocking(CopyEngine *e, bool write_blocking);
+
+/* The filter's write handler (see LivemergeWriteHandler) */
+int coroutine_fn copy_engine_guest_write(void *opaque,
+                                         LivemergeRequestKind kind,
+                                         int64_t offset, int64_t bytes,
+                                         QEMUIOVector *qiov,
+                                         size_t qiov_offset,
+                                         BdrvRequestFlags flags);
+
+/* What happened since the last call: for progress and rate limiting */
+int64_t copy_engine_take_done(CopyEngine *e);
+int64_t copy_engine_take_transferred(CopyEngine *e);
+/* The first error since the last call (0 if none) */
+int copy_engine_take_error(CopyEngine *e, bool *is_read);
+
+#endif
