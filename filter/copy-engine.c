@@ -276,6 +276,32 @@ static int coroutine_fn write_dest(CopyEngine *e, LivemergeRequestKind kind,
     }
 }
 
+/* A destination write that runs beside the guest's source write */
+typedef struct DestWrite {
+    CopyEngine *engine;
+    LivemergeRequestKind kind;
+    int64_t offset;
+    int64_t bytes;
+    QEMUIOVector *qiov;
+    size_t qiov_offset;
+    BdrvRequestFlags flags;
+    int ret;
+    bool done;
+    Coroutine *waiter;
+} DestWrite;
+
+static void coroutine_fn dest_write_co(void *opaque)
+{
+    DestWrite *w = opaque;
+
+    w->ret = write_dest(w->engine, w->kind, w->offset, w->bytes, w->qiov,
+                        w->qiov_offset, w->flags);
+    w->done = true;
+    if (w->waiter) {
+        aio_co_wake(w->waiter);
+    }
+}
+
 int coroutine_fn copy_engine_guest_write(void *opaque,
                                          LivemergeRequestKind kind,
                                          int64_t offset, int64_t bytes,
@@ -308,14 +334,30 @@ int coroutine_fn copy_engine_guest_write(void *opaque,
     }
     qemu_co_mutex_unlock(&e->lock);
 
-    ret = livemerge_filter_co_write_child(e->cfg.filter, kind, offset, bytes,
-                                          qiov, qiov_offset, flags);
-    mark_dirty = !to_dest;
     if (to_dest) {
-        /* A failed source write may still have changed part of the region */
-        ret2 = ret < 0 ? ret : write_dest(e, kind, offset, bytes, qiov,
-                                          qiov_offset, flags);
-        mark_dirty = ret2 < 0;
+        /*
+         * Both sides at once: the guest waits for the slower write, not
+         * for the sum of the two.  The range lock keeps copies out.
+         */
+        DestWrite w = {
+            .engine = e, .kind = kind, .offset = offset, .bytes = bytes,
+            .qiov = qiov, .qiov_offset = qiov_offset, .flags = flags,
+        };
+
+        qemu_coroutine_enter(qemu_coroutine_create(dest_write_co, &w));
+        ret = livemerge_filter_co_write_child(e->cfg.filter, kind, offset,
+                                              bytes, qiov, qiov_offset, flags);
+        if (!w.done) {
+            w.waiter = qemu_coroutine_self();
+            qemu_coroutine_yield();
+        }
+        ret2 = w.ret;
+        /* If the source write failed, the base may now differ from it */
+        mark_dirty = ret < 0 || ret2 < 0;
+    } else {
+        ret = livemerge_filter_co_write_child(e->cfg.filter, kind, offset,
+                                              bytes, qiov, qiov_offset, flags);
+        mark_dirty = true;
     }
 
     qemu_co_mutex_lock(&e->lock);

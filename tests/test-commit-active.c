@@ -68,9 +68,10 @@ static void disk_setup(Disk *d)
 
     /* The base's share of the data, written offline */
     d->guest = lm_test_guest_new(0);
-    n = lm_test_guest_n_blocks(d->guest);
     g_assert_true(lm_test_guest_open_image(d->guest, d->base, "qcow2", &err));
     g_assert_no_error(err);
+    n = lm_test_guest_n_blocks(d->guest);
+    g_assert_cmpuint(n, ==, 64 * 1024 * 1024 / lm_test_guest_block_size(d->guest));
     for (guint64 b = 0; b < n / 2; b += 256) {
         lm_test_guest_write_range(d->guest, b, 256, &err);
         g_assert_no_error(err);
@@ -247,6 +248,9 @@ static void assert_no_job_error(JsonObject *ev)
     g_assert_false(json_object_has_member(data, "error"));
     g_assert_cmpint(json_object_get_int_member(data, "offset"), ==,
                     json_object_get_int_member(data, "len"));
+    /* The overlay holds a block in every fourth cluster at least */
+    g_assert_cmpint(json_object_get_int_member(data, "len"), >=,
+                    8 * 1024 * 1024);
 }
 
 static void test_active_commit(gconstpointer opaque)
