@@ -46,6 +46,26 @@ BlockDriverState *livemerge_qmp_find_filter(const char *arg, const char *name,
     return bs;
 }
 
+/* Arguments of the commands that take only a filter-node-name */
+static char *parse_filter_node_name(QDict *args, Error **errp)
+{
+    char *filter_node_name = NULL;
+    Visitor *v = qobject_input_visitor_new_qmp(QOBJECT(args));
+    bool ok = false;
+
+    if (visit_start_struct(v, NULL, NULL, 0, errp)) {
+        ok = visit_type_str(v, "filter-node-name", &filter_node_name, errp) &&
+             visit_check_struct(v, errp);
+        visit_end_struct(v, NULL);
+    }
+    visit_free(v);
+    if (!ok) {
+        g_free(filter_node_name);
+        return NULL;
+    }
+    return filter_node_name;
+}
+
 static void qmp_livemerge_insert_filter(const char *node,
                                         const char *filter_node_name,
                                         Error **errp)
@@ -125,17 +145,9 @@ static void qmp_livemerge_remove_filter(const char *filter_node_name,
 void qmp_marshal_livemerge_remove_filter(QDict *args, QObject **ret,
                                          Error **errp)
 {
-    g_autofree char *filter_node_name = NULL;
-    Visitor *v = qobject_input_visitor_new_qmp(QOBJECT(args));
-    bool ok = false;
+    g_autofree char *filter_node_name = parse_filter_node_name(args, errp);
 
-    if (visit_start_struct(v, NULL, NULL, 0, errp)) {
-        ok = visit_type_str(v, "filter-node-name", &filter_node_name, errp) &&
-             visit_check_struct(v, errp);
-        visit_end_struct(v, NULL);
-    }
-    visit_free(v);
-    if (ok) {
+    if (filter_node_name) {
         qmp_livemerge_remove_filter(filter_node_name, errp);
     }
 }
@@ -172,18 +184,10 @@ static QDict *qmp_livemerge_query_filter(const char *filter_node_name,
 void qmp_marshal_livemerge_query_filter(QDict *args, QObject **ret,
                                         Error **errp)
 {
-    g_autofree char *filter_node_name = NULL;
-    Visitor *v = qobject_input_visitor_new_qmp(QOBJECT(args));
+    g_autofree char *filter_node_name = parse_filter_node_name(args, errp);
     QDict *info;
-    bool ok = false;
 
-    if (visit_start_struct(v, NULL, NULL, 0, errp)) {
-        ok = visit_type_str(v, "filter-node-name", &filter_node_name, errp) &&
-             visit_check_struct(v, errp);
-        visit_end_struct(v, NULL);
-    }
-    visit_free(v);
-    if (!ok) {
+    if (!filter_node_name) {
         return;
     }
     info = qmp_livemerge_query_filter(filter_node_name, errp);
