@@ -343,7 +343,6 @@ static int commit_job_exit(Job *job)
     }
     s->prepared = true;
 
-    bdrv_ref(filter);
     if (!s->in_drain) {
         s->in_drain = true;
         bdrv_drained_begin(filter);
@@ -391,7 +390,9 @@ static int commit_job_exit(Job *job)
 
     s->in_drain = false;
     bdrv_drained_end(filter);
+    /* The job's own reference, from livemerge_filter_insert() */
     bdrv_unref(filter);
+    s->filter = NULL;
     return ret;
 }
 
@@ -610,5 +611,8 @@ BlockJob *livemerge_commit_start(const CommitJobOptions *o, Error **errp)
 fail_filter:
     aio_context_release(ctx);
     livemerge_filter_remove(filter, &error_abort);
+    aio_context_acquire(ctx);
+    bdrv_unref(filter);
+    aio_context_release(ctx);
     return NULL;
 }

@@ -77,10 +77,12 @@ BlockDriverState *livemerge_filter_insert(BlockDriverState *bs,
 
 out:
     bdrv_drained_end(bs);
-    /* On success the parents now hold the filter; on failure it goes */
-    bdrv_unref(filter);
+    if (ret < 0) {
+        bdrv_unref(filter);
+        filter = NULL;
+    }
     aio_context_release(ctx);
-    return ret < 0 ? NULL : filter;
+    return filter;
 }
 
 int livemerge_filter_remove(BlockDriverState *filter, Error **errp)

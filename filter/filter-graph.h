@@ -17,9 +17,9 @@ BlockDriverState *livemerge_filter_above(BlockDriverState *bs);
 /*
  * Insert a new livemerge filter named @filter_node_name (NULL: an implicit
  * node) directly above @bs: every parent of @bs then goes through it.
- * The filter lives in @bs's AioContext.  The parents hold the only
- * references to the filter, so it goes away with them; a caller that
- * wants to keep it (a job) takes its own reference.
+ * The filter lives in @bs's AioContext.  Returns a new reference, which
+ * the caller owns: a job keeps it for its life; a filter put in place for
+ * good drops it and leaves the filter to its parents.
  *
  * Called from the main loop without any AioContext lock held.
  */

@@ -70,7 +70,8 @@ static void qmp_livemerge_insert_filter(const char *node,
                                         const char *filter_node_name,
                                         Error **errp)
 {
-    BlockDriverState *bs, *above;
+    BlockDriverState *bs, *above, *filter;
+    AioContext *ctx;
 
     bs = livemerge_qmp_find_node("node", node, errp);
     if (!bs) {
@@ -102,9 +103,16 @@ static void qmp_livemerge_insert_filter(const char *node,
                    "already exists", filter_node_name);
         return;
     }
-    if (!livemerge_filter_insert(bs, filter_node_name, errp)) {
+    filter = livemerge_filter_insert(bs, filter_node_name, errp);
+    if (!filter) {
         error_prepend(errp, "Cannot insert a filter above '%s': ", node);
+        return;
     }
+    /* From now on the filter belongs to the parents it has taken over */
+    ctx = bdrv_get_aio_context(filter);
+    aio_context_acquire(ctx);
+    bdrv_unref(filter);
+    aio_context_release(ctx);
 }
 
 void qmp_marshal_livemerge_insert_filter(QDict *args, QObject **ret,
