@@ -224,17 +224,19 @@ static int coroutine_fn commit_job_run(Job *job, Error **errp)
         adapt_copy_mode(s);
 
         if (!copy_engine_in_sync(e)) {
-            delay = block_job_ratelimit_get_delay(&s->common,
-                        copy_engine_take_transferred(e));
-            if (delay > 0) {
-                job_sleep_ns(job, delay);
-            } else if (!copy_engine_start_next(e)) {
-                /* Only copies or guest writes in flight: let them end */
-                if (copy_engine_ops_in_flight(e)) {
-                    copy_engine_wait_one(e);
-                } else {
-                    job_sleep_ns(job, 0);
+            int64_t started = copy_engine_start_next(e);
+
+            if (started) {
+                /* Charged when issued, so a burst cannot outrun the limit */
+                delay = block_job_ratelimit_get_delay(&s->common, started);
+                if (delay > 0) {
+                    job_sleep_ns(job, delay);
                 }
+            } else if (copy_engine_ops_in_flight(e)) {
+                /* Only copies or guest writes in flight: let them end */
+                copy_engine_wait_one(e);
+            } else {
+                job_sleep_ns(job, 0);
             }
             job_pause_point(job);
             continue;
@@ -384,7 +386,13 @@ static int commit_job_exit(Job *job)
 
     livemerge_filter_remove(filter, &error_abort);
     if (s->base_read_only) {
-        bdrv_reopen_set_read_only(s->base, true, NULL);
+        if (bdrv_reopen_set_read_only(s->base, true, &local_err) < 0) {
+            error_prepend(&local_err, "livemerge: commit job '%s' could not "
+                          "make '%s' read-only again: ", job->id,
+                          bdrv_get_node_name(s->base));
+            error_report_err(local_err);
+            local_err = NULL;
+        }
         s->base_read_only = false;
     }
 

@@ -118,11 +118,7 @@ static int64_t coroutine_fn copy_extent(CopyEngine *e, int64_t offset,
         *is_read = false;
         ret = blk_co_pwrite_zeroes(e->cfg.dest, offset, n,
                                    BDRV_REQ_MAY_UNMAP);
-        if (ret < 0) {
-            return ret;
-        }
-        e->bytes_transferred += n;
-        return n;
+        return ret < 0 ? ret : n;
     }
 
     qemu_iovec_init_buf(&qiov, buf, n);
@@ -132,11 +128,7 @@ static int64_t coroutine_fn copy_extent(CopyEngine *e, int64_t offset,
     }
     *is_read = false;
     ret = blk_co_pwritev(e->cfg.dest, offset, n, &qiov, 0);
-    if (ret < 0) {
-        return ret;
-    }
-    e->bytes_transferred += n;
-    return n;
+    return ret < 0 ? ret : n;
 }
 
 static void coroutine_fn copy_op_co(void *opaque)
@@ -177,7 +169,7 @@ static bool have_room(CopyEngine *e)
            e->bytes_in_flight + e->cfg.max_chunk <= e->cfg.buf_size;
 }
 
-bool coroutine_fn copy_engine_start_next(CopyEngine *e)
+int64_t coroutine_fn copy_engine_start_next(CopyEngine *e)
 {
     CopyOp *op;
     int64_t offset, bytes;
@@ -190,7 +182,7 @@ bool coroutine_fn copy_engine_start_next(CopyEngine *e)
         if (!dirty_map_next(&e->dirty, e->cursor, e->cfg.max_chunk,
                             &offset, &bytes)) {
             qemu_co_mutex_unlock(&e->lock);
-            return false;
+            return 0;
         }
         /* A copy or guest write holds part of it: wait, then look again */
         if (!reqlist_wait_one(&e->locked, offset, bytes, &e->lock)) {
@@ -211,7 +203,7 @@ bool coroutine_fn copy_engine_start_next(CopyEngine *e)
     qemu_co_mutex_unlock(&e->lock);
 
     qemu_coroutine_enter(qemu_coroutine_create(copy_op_co, op));
-    return true;
+    return bytes;
 }
 
 void coroutine_fn copy_engine_wait_one(CopyEngine *e)
@@ -382,14 +374,6 @@ int64_t copy_engine_take_done(CopyEngine *e)
 
     e->bytes_done = 0;
     return done;
-}
-
-int64_t copy_engine_take_transferred(CopyEngine *e)
-{
-    int64_t n = e->bytes_transferred;
-
-    e->bytes_transferred = 0;
-    return n;
 }
 
 int copy_engine_take_error(CopyEngine *e, bool *is_read)

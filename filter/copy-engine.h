@@ -60,7 +60,6 @@ typedef struct CopyEngine {
 
     /* Collected for the job, which takes them */
     int64_t bytes_done;
-    int64_t bytes_transferred;
     int error;              /* first unreported error (negative errno) */
     bool error_is_read;
 } CopyEngine;
@@ -79,9 +78,10 @@ int64_t coroutine_fn copy_engine_mark_allocated(CopyEngine *e,
 
 /*
  * Start copying the next dirty region, waiting for room if the in-flight
- * limits are reached.  Returns false if nothing is dirty.
+ * limits are reached.  Returns its length (what the job charges against
+ * its rate limit), or 0 if nothing is dirty.
  */
-bool coroutine_fn copy_engine_start_next(CopyEngine *e);
+int64_t coroutine_fn copy_engine_start_next(CopyEngine *e);
 
 /* Wait for one copy to finish (returns at once if none is in flight) */
 void coroutine_fn copy_engine_wait_one(CopyEngine *e);
@@ -111,9 +111,8 @@ int coroutine_fn copy_engine_guest_write(void *opaque,
                                          size_t qiov_offset,
                                          BdrvRequestFlags flags);
 
-/* What happened since the last call: for progress and rate limiting */
+/* Bytes brought in sync since the last call: for progress */
 int64_t copy_engine_take_done(CopyEngine *e);
-int64_t copy_engine_take_transferred(CopyEngine *e);
 /* The first error since the last call (0 if none) */
 int copy_engine_take_error(CopyEngine *e, bool *is_read);
 

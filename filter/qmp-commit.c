@@ -16,6 +16,7 @@
 #include "qapi/qapi-visit-block-core.h"
 #include "qapi/visitor.h"
 #include "qemu/cutils.h"
+#include "qemu/id.h"
 #include "qapi/qmp/qdict.h"
 #include "qemu/job.h"
 
@@ -42,7 +43,7 @@ typedef struct CommitArgs {
     bool has_copy_mode;
     char *copy_mode;
     bool has_granularity;
-    uint64_t granularity;
+    int64_t granularity;
     bool has_buf_size;
     int64_t buf_size;
     bool has_max_in_flight;
@@ -102,8 +103,8 @@ static bool visit_commit_args(Visitor *v, CommitArgs *a, Error **errp)
         visit_optional_int(v, "speed", &a->has_speed, &a->speed, errp) &&
         visit_optional_str(v, "copy-mode", &a->has_copy_mode, &a->copy_mode,
                            errp) &&
-        (!visit_optional(v, "granularity", &a->has_granularity) ||
-         visit_type_uint64(v, "granularity", &a->granularity, errp)) &&
+        visit_optional_int(v, "granularity", &a->has_granularity,
+                           &a->granularity, errp) &&
         visit_optional_int(v, "buf-size", &a->has_buf_size, &a->buf_size,
                            errp) &&
         visit_optional_int(v, "max-in-flight", &a->has_max_in_flight,
@@ -145,7 +146,7 @@ static bool check_numbers(const CommitArgs *a, Error **errp)
         (a->granularity < MIN_GRANULARITY || a->granularity > MAX_GRANULARITY ||
          !is_power_of_2(a->granularity))) {
         error_setg(errp, "Parameter 'granularity': must be a power of 2 "
-                   "from 512 to 64M, got %" PRIu64, a->granularity);
+                   "from 512 to 64M, got %" PRId64, a->granularity);
         return false;
     }
     if (a->has_buf_size && (a->buf_size < 0 || a->buf_size > 1 * GiB)) {
@@ -184,6 +185,19 @@ static BlockDriverState *chain_bottom(BlockDriverState *bs)
     return bs;
 }
 
+/* The node a guest's disk starts at has no overlay of its own */
+static BlockDriverState *overlay_of(BlockDriverState *bs)
+{
+    BdrvChild *parent;
+
+    QLIST_FOREACH(parent, &bs->parents, next_parent) {
+        if (parent->role & BDRV_CHILD_COW) {
+            return parent->opaque;
+        }
+    }
+    return NULL;
+}
+
 /* Resolve device, top and base into @o, checking how they relate */
 static bool resolve_chain(const CommitArgs *a, CommitJobOptions *o,
                           Error **errp)
@@ -198,6 +212,12 @@ static bool resolve_chain(const CommitArgs *a, CommitJobOptions *o,
     if (!o->active) {
         error_setg(errp, "Parameter 'device': '%s' has no image below it",
                    a->device);
+        return false;
+    }
+    if (overlay_of(o->active)) {
+        error_setg(errp, "Parameter 'device': '%s' is a backing image of "
+                   "'%s', not the active layer of a disk", a->device,
+                   bdrv_get_node_name(overlay_of(o->active)));
         return false;
     }
     if (livemerge_filter_above(o->active)) {
@@ -241,9 +261,10 @@ static bool resolve_chain(const CommitArgs *a, CommitJobOptions *o,
     } else {
         o->base = chain_bottom(o->top);
         if (o->base == o->top) {
-            error_setg(errp, "Parameter 'top-node': '%s' has no backing "
-                       "image, so there is nothing to commit into",
-                       bdrv_get_node_name(o->top));
+            error_setg(errp, "Parameter '%s': '%s' has no backing image, so "
+                       "there is nothing to commit into",
+                       a->has_top_node ? "top-node" : "device",
+                       a->has_top_node ? a->top_node : a->device);
             return false;
         }
     }
@@ -280,6 +301,12 @@ static void qmp_livemerge_commit(const CommitArgs *a, Error **errp)
     }
     if (a->has_auto_dismiss && !a->auto_dismiss) {
         o.job_flags |= JOB_MANUAL_DISMISS;
+    }
+    if (!id_wellformed(a->job_id)) {
+        error_setg(errp, "Parameter 'job-id': '%s' is not a valid job ID "
+                   "(letters, digits, '-', '.', '_', starting with a letter)",
+                   a->job_id);
+        return;
     }
     WITH_JOB_LOCK_GUARD() {
         if (job_get_locked(a->job_id)) {

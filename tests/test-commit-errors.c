@@ -1,0 +1,366 @@
+/*
+ * Commit errors: on-error policies with blkdebug fault injection
+ *
+ * Copyright (c) 2026 livemerge authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * The base (or the top) is a qcow2 image over a blkdebug node that fails
+ * the first data write (or read) with a chosen errno.  Whatever the policy
+ * does with the error, the guest must read back exactly what it wrote,
+ * and a failed job must leave the chain as it was.
+ */
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "lm-qmp.h"
+#include "lm-test-guest.h"
+#include "lm-test-image.h"
+#include "lm-test-qsd.h"
+
+#define EVENT_TIMEOUT_MS 30000
+#define MiB (1024 * 1024)
+
+typedef enum { FAULT_NONE, FAIL_BASE_WRITE, FAIL_TOP_READ } FaultSite;
+
+typedef struct {
+    LmTestQsd *qsd;
+    LmQmp *qmp;
+    LmTestGuest *guest;
+    char *path[3];          /* base, mid, top */
+} Chain;
+
+static const char *const layer_name[] = { "base", "mid", "top" };
+
+static void qmp_ok(LmQmp *qmp, const char *command, const char *fmt, ...)
+    G_GNUC_PRINTF(3, 4);
+
+static void qmp_ok(LmQmp *qmp, const char *command, const char *fmt, ...)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *args = NULL;
+    g_autoptr(JsonNode) ret = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    args = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    ret = lm_qmp_execute_json(qmp, command, args, &err);
+    g_assert_no_error(err);
+}
+
+/* The file node of a layer, through blkdebug where the fault goes */
+static char *file_node(const char *path, const char *event, int errno_value)
+{
+    if (!event) {
+        return g_strdup_printf("{\"driver\": \"file\", \"filename\": \"%s\"}",
+                               path);
+    }
+    return g_strdup_printf(
+        "{\"driver\": \"blkdebug\", \"inject-error\": [{\"event\": \"%s\", "
+        "\"errno\": %d, \"once\": true}], \"image\": {\"driver\": \"file\", "
+        "\"filename\": \"%s\"}}", event, errno_value, path);
+}
+
+/*
+ * base <- mid <- top, each holding part of the guest's data (written
+ * offline); @site's layer gets the fault; the top is exported as "disk"
+ * unless @export is false.
+ */
+static void chain_setup(Chain *c, FaultSite site, int errno_value,
+                        gboolean export)
+{
+    g_autoptr(GError) err = NULL;
+
+    c->qsd = lm_test_qsd_start(NULL, &err);
+    g_assert_no_error(err);
+    c->qmp = lm_test_qsd_qmp(c->qsd);
+    c->guest = lm_test_guest_new(0);
+    for (guint i = 0; i < 3; i++) {
+        g_autofree char *name = g_strdup_printf("%s.qcow2", layer_name[i]);
+
+        c->path[i] = lm_test_qsd_path(c->qsd, name);
+        lm_test_image_create(c->path[i], &(LmTestImageOpts) {
+            .size = "16M", .backing = i ? c->path[i - 1] : NULL });
+        /* base: 0-8M, mid: 4-10M, top: 6-7M and a zeroed 9M */
+        lm_test_guest_open_image(c->guest, c->path[i], "qcow2", &err);
+        g_assert_no_error(err);
+        switch (i) {
+        case 0:
+            lm_test_guest_write_range(c->guest, 0, 8 * MiB / 4096, &err);
+            break;
+        case 1:
+            lm_test_guest_write_range(c->guest, 4 * MiB / 4096,
+                                      6 * MiB / 4096, &err);
+            break;
+        case 2:
+            lm_test_guest_write_range(c->guest, 6 * MiB / 4096,
+                                      MiB / 4096, &err);
+            g_assert_no_error(err);
+            lm_test_guest_zero_range(c->guest, 9 * MiB / 4096, MiB / 4096,
+                                     &err);
+            break;
+        }
+        g_assert_no_error(err);
+        lm_test_guest_disconnect(c->guest);
+    }
+
+    for (guint i = 0; i < 3; i++) {
+        g_autofree char *file = file_node(
+            c->path[i],
+            site == FAIL_BASE_WRITE && i == 0 ? "write_aio" :
+            site == FAIL_TOP_READ && i == 2 ? "read_aio" : NULL,
+            errno_value);
+        g_autofree char *backing = i ? g_strdup_printf("\"%s\"",
+                                                       layer_name[i - 1])
+                                     : g_strdup("null");
+
+        qmp_ok(c->qmp, "blockdev-add",
+               "{\"driver\": \"qcow2\", \"node-name\": \"%s\", "
+               "\"read-only\": %s, \"backing\": %s, \"file\": %s}",
+               layer_name[i], i < 2 ? "true" : "false", backing, file);
+    }
+    if (export) {
+        lm_test_qsd_export(c->qsd, "top", "disk", &err);
+        g_assert_no_error(err);
+        lm_test_guest_connect(c->guest, lm_test_qsd_nbd_socket(c->qsd),
+                              "disk", &err);
+        g_assert_no_error(err);
+    }
+}
+
+/*
+ * Verify what the guest reads over the export (if any), stop the daemon,
+ * check the images, and verify offline from @layer, the image the
+ * guest's disk now starts at.
+ */
+static void chain_finish(Chain *c, guint layer, gboolean exported)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (exported) {
+        lm_test_guest_verify_all(c->guest, &err);
+        g_assert_no_error(err);
+        lm_test_guest_disconnect(c->guest);
+    }
+    lm_test_qsd_stop(c->qsd);
+    for (guint i = 0; i < 3; i++) {
+        lm_test_image_check(c->path[i]);
+    }
+    lm_test_guest_open_image(c->guest, c->path[layer], "qcow2", &err);
+    g_assert_no_error(err);
+    lm_test_guest_verify_all(c->guest, &err);
+    g_assert_no_error(err);
+    lm_test_guest_disconnect(c->guest);
+    lm_test_guest_free(c->guest);
+    lm_test_qsd_free(c->qsd);
+    for (guint i = 0; i < 3; i++) {
+        g_free(c->path[i]);
+    }
+}
+
+static JsonObject *wait_event(Chain *c, const char *name)
+{
+    g_autoptr(GError) err = NULL;
+    JsonObject *ev = lm_qmp_wait_event(c->qmp, name, EVENT_TIMEOUT_MS, &err);
+
+    g_assert_no_error(err);
+    return ev;
+}
+
+static const char *event_str(JsonObject *ev, const char *member)
+{
+    return json_object_get_string_member(
+        json_object_get_object_member(ev, "data"), member);
+}
+
+static char *query(Chain *c, const char *command, const char *member)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonNode) ret = lm_qmp_executef(c->qmp, &err, command, NULL);
+    JsonArray *list;
+
+    g_assert_no_error(err);
+    list = json_node_get_array(ret);
+    if (!json_array_get_length(list)) {
+        return NULL;
+    }
+    return g_strdup(json_object_get_string_member(
+        json_array_get_object_element(list, 0), member));
+}
+
+/* The chain is as it was: top over mid over base, no filter, base r/o */
+static void assert_chain_unchanged(Chain *c)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonNode) ret = lm_qmp_executef(c->qmp, &err,
+        "query-named-block-nodes", "{\"flat\": true}");
+    JsonArray *nodes;
+
+    g_assert_no_error(err);
+    nodes = json_node_get_array(ret);
+    for (guint i = 0; i < json_array_get_length(nodes); i++) {
+        JsonObject *n = json_array_get_object_element(nodes, i);
+        const char *name = json_object_get_string_member(n, "node-name");
+
+        g_assert_cmpstr(json_object_get_string_member(n, "drv"), !=,
+                        "livemerge");
+        if (g_str_equal(name, "base")) {
+            g_assert_true(json_object_get_boolean_member(n, "ro"));
+        }
+        if (g_str_equal(name, "top") || g_str_equal(name, "mid")) {
+            g_assert_cmpstr(json_object_get_string_member(
+                                json_object_get_object_member(n, "image"),
+                                "backing-filename"), ==,
+                            c->path[g_str_equal(name, "top") ? 1 : 0]);
+        }
+    }
+    g_assert_null(query(c, "query-block-jobs", "device"));
+}
+
+static void start_commit(Chain *c, const char *extra)
+{
+    qmp_ok(c->qmp, "livemerge-commit",
+           "{\"job-id\": \"job0\", \"device\": \"top\"%s}", extra);
+}
+
+static void pivot(Chain *c)
+{
+    g_autoptr(JsonObject) ready = wait_event(c, "BLOCK_JOB_READY");
+    g_autoptr(JsonObject) done = NULL;
+
+    qmp_ok(c->qmp, "block-job-complete", "{\"device\": \"job0\"}");
+    done = wait_event(c, "BLOCK_JOB_COMPLETED");
+    g_assert_false(json_object_has_member(
+        json_object_get_object_member(done, "data"), "error"));
+}
+
+/* report: the job fails, the chain is as it was */
+static void test_report(gconstpointer data)
+{
+    FaultSite site = GPOINTER_TO_INT(data);
+    g_autoptr(JsonObject) error = NULL;
+    g_autoptr(JsonObject) done = NULL;
+    Chain c = {};
+
+    chain_setup(&c, site, 5, TRUE);
+    start_commit(&c, ", \"on-error\": \"report\"");
+    error = wait_event(&c, "BLOCK_JOB_ERROR");
+    g_assert_cmpstr(event_str(error, "action"), ==, "report");
+    g_assert_cmpstr(event_str(error, "operation"), ==,
+                    site == FAIL_BASE_WRITE ? "write" : "read");
+    done = wait_event(&c, "BLOCK_JOB_COMPLETED");
+    g_assert_nonnull(event_str(done, "error"));
+    assert_chain_unchanged(&c);
+    chain_finish(&c, 2, TRUE);
+}
+
+/* stop: the job pauses; resumed, it retries the region and completes */
+static void test_stop(void)
+{
+    g_autoptr(JsonObject) error = NULL;
+    g_autofree char *status = NULL;
+    Chain c = {};
+
+    chain_setup(&c, FAIL_BASE_WRITE, 5, TRUE);
+    start_commit(&c, ", \"on-error\": \"stop\"");
+    error = wait_event(&c, "BLOCK_JOB_ERROR");
+    g_assert_cmpstr(event_str(error, "action"), ==, "stop");
+    for (int i = 0; i < 100; i++) {
+        g_free(status);
+        status = query(&c, "query-block-jobs", "status");
+        if (g_str_equal(status, "paused")) {
+            break;
+        }
+        g_usleep(20 * 1000);
+    }
+    g_assert_cmpstr(status, ==, "paused");
+    qmp_ok(c.qmp, "block-job-resume", "{\"device\": \"job0\"}");
+    pivot(&c);
+    chain_finish(&c, 0, TRUE);
+}
+
+/* ignore: reported, and the region is retried, never skipped */
+static void test_ignore(void)
+{
+    g_autoptr(JsonObject) error = NULL;
+    Chain c = {};
+
+    chain_setup(&c, FAIL_BASE_WRITE, 5, TRUE);
+    start_commit(&c, ", \"on-error\": \"ignore\"");
+    error = wait_event(&c, "BLOCK_JOB_ERROR");
+    g_assert_cmpstr(event_str(error, "action"), ==, "ignore");
+    pivot(&c);
+    chain_finish(&c, 0, TRUE);
+}
+
+/* enospc: ENOSPC stops, anything else reports */
+static void test_enospc(void)
+{
+    g_autoptr(JsonObject) error = NULL;
+    g_autoptr(JsonObject) done = NULL;
+    Chain c = {};
+
+    chain_setup(&c, FAIL_BASE_WRITE, 28, TRUE);
+    start_commit(&c, ", \"on-error\": \"enospc\"");
+    error = wait_event(&c, "BLOCK_JOB_ERROR");
+    g_assert_cmpstr(event_str(error, "action"), ==, "stop");
+    qmp_ok(c.qmp, "block-job-resume", "{\"device\": \"job0\"}");
+    pivot(&c);
+    chain_finish(&c, 0, TRUE);
+
+    chain_setup(&c, FAIL_BASE_WRITE, 5, TRUE);
+    start_commit(&c, ", \"on-error\": \"enospc\"");
+    g_clear_pointer(&error, json_object_unref);
+    error = wait_event(&c, "BLOCK_JOB_ERROR");
+    g_assert_cmpstr(event_str(error, "action"), ==, "report");
+    done = wait_event(&c, "BLOCK_JOB_COMPLETED");
+    g_assert_nonnull(event_str(done, "error"));
+    assert_chain_unchanged(&c);
+    chain_finish(&c, 2, TRUE);
+}
+
+/* An intermediate commit that fails leaves top over mid over base */
+static void test_intermediate_report(void)
+{
+    g_autoptr(JsonObject) done = NULL;
+    Chain c = {};
+
+    chain_setup(&c, FAIL_BASE_WRITE, 5, TRUE);
+    qmp_ok(c.qmp, "livemerge-commit",
+           "{\"job-id\": \"job0\", \"device\": \"top\", \"top-node\": "
+           "\"mid\"}");
+    done = wait_event(&c, "BLOCK_JOB_COMPLETED");
+    g_assert_nonnull(event_str(done, "error"));
+    assert_chain_unchanged(&c);
+    chain_finish(&c, 2, TRUE);
+}
+
+/* A chain no export uses: the job owns the filter alone */
+static void test_no_export(void)
+{
+    Chain c = {};
+
+    chain_setup(&c, FAULT_NONE, 0, FALSE);
+    start_commit(&c, "");
+    pivot(&c);
+    g_assert_null(query(&c, "query-block-jobs", "device"));
+    chain_finish(&c, 0, FALSE);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_data_func("/commit/errors/report/base-write",
+                         GINT_TO_POINTER(FAIL_BASE_WRITE), test_report);
+    g_test_add_data_func("/commit/errors/report/top-read",
+                         GINT_TO_POINTER(FAIL_TOP_READ), test_report);
+    g_test_add_func("/commit/errors/stop", test_stop);
+    g_test_add_func("/commit/errors/ignore", test_ignore);
+    g_test_add_func("/commit/errors/enospc", test_enospc);
+    g_test_add_func("/commit/errors/intermediate-report",
+                    test_intermediate_report);
+    g_test_add_func("/commit/errors/no-export", test_no_export);
+    return g_test_run();
+}
