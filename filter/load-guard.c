@@ -106,6 +106,15 @@ static char *host_version(void)
     return s;
 }
 
+/* An LD_PRELOAD entry naming this object: by its path, or bare name */
+static bool names_self(const char *entry, const char *self)
+{
+    g_autofree char *self_base = g_path_get_basename(self);
+
+    return g_str_equal(entry, self) ||
+           (!strchr(entry, '/') && g_str_equal(entry, self_base));
+}
+
 /* The running program must not pass the preload on to what it starts */
 static void drop_self_from_ld_preload(const char *self)
 {
@@ -118,7 +127,7 @@ static void drop_self_from_ld_preload(const char *self)
     }
     entries = g_strsplit_set(preload, " :", -1);
     for (char **e = entries; *e; e++) {
-        if (!**e || g_str_equal(*e, self)) {
+        if (!**e || names_self(*e, self)) {
             continue;
         }
         g_string_append_printf(kept, "%s%s", kept->len ? " " : "", *e);

@@ -28,8 +28,11 @@
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <glib/gstdio.h>
+#include <gio/gio.h>
 #include <libnbd.h>
 
 #include "lm-qmp.h"
@@ -903,7 +906,6 @@ static void test_request_kinds(void)
     LmQmp *qmp = lm_test_qsd_qmp(qsd);
     g_autoptr(LmTestGuest) guest = lm_test_guest_new(BLK);
     g_autofree guint8 *buf = g_malloc(256 * KiB);
-    g_autofree guint8 *pattern = g_malloc(CLUSTER);
     struct nbd_handle *plain, *structured;
     LmTestBlockContent content;
     Counters c;
@@ -1236,39 +1238,101 @@ static void test_discard(void)
 /* ------------------------------------------------------------------ */
 /* 4. The commands answer from the very first QMP command on */
 
+static void qsd_child_setup(gpointer data)
+{
+    (void)data;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/*
+ * Not through the harness: its monitor socket is server=on,wait=off, and
+ * a client connecting right at start-up races the stock daemon handing
+ * the listener to the monitor's iothread (duplicate greetings, lost input
+ * bytes, a main loop stuck in accept(); about one start in a thousand,
+ * with or without the plugin).  With wait=on the daemon waits for us in
+ * its option parsing, before its main loop: the earliest a command can
+ * arrive, which is what this test is after.
+ */
+static void startup_once(const char *dir, guint i)
+{
+    g_autofree char *sock = g_build_filename(dir, "qmp.sock", NULL);
+    g_autofree char *log = g_build_filename(dir, "qsd.log", NULL);
+    g_autofree char *chardev =
+        g_strdup_printf("socket,id=qmp0,path=%s,server=on,wait=on", sock);
+    const char *const argv[] = {
+        LIVEMERGE_LAUNCHER, "--chardev", chardev, "--monitor", "chardev=qmp0",
+        NULL,
+    };
+    g_autoptr(GSubprocessLauncher) launcher =
+        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDERR_MERGE);
+    g_autoptr(GSubprocess) proc = NULL;
+    g_autoptr(LmQmp) qmp = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonNode) ret = NULL;
+    g_autofree char *want = g_strdup_printf(
+        "Parameter 'filter-node-name': no node named 'bogus%u'", i);
+    gint64 deadline;
+
+    g_unlink(sock);
+    g_subprocess_launcher_set_stdout_file_path(launcher, log);
+    g_subprocess_launcher_set_child_setup(launcher, qsd_child_setup, NULL,
+                                          NULL);
+    proc = g_subprocess_launcher_spawnv(launcher, argv, &err);
+    g_assert_no_error(err);
+
+    /* connect negotiates capabilities; nothing else is sent before */
+    qmp = lm_qmp_connect(sock, 30000, &err);
+    g_assert_no_error(err);
+    ret = lm_qmp_executef(qmp, &err, "livemerge-query-filter",
+                          "{\"filter-node-name\": \"bogus%u\"}", i);
+    g_assert_null(ret);
+    g_assert_error(err, LM_QMP_ERROR, LM_QMP_ERROR_COMMAND);
+    if (!g_str_equal(lm_qmp_last_error_class(qmp), "GenericError") ||
+        !g_str_equal(err->message, want)) {
+        g_error("run %u: %s: %s", i, lm_qmp_last_error_class(qmp),
+                err->message);
+    }
+    g_clear_error(&err);
+
+    ret = lm_qmp_execute(qmp, "quit", NULL, &err);
+    g_assert_no_error(err);
+    deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    while (g_subprocess_get_identifier(proc) &&
+           g_get_monotonic_time() < deadline) {
+        g_usleep(1000);
+    }
+    if (g_subprocess_get_identifier(proc)) {
+        g_subprocess_force_exit(proc);
+        g_error("run %u: the daemon did not exit after quit", i);
+    }
+    g_subprocess_wait_check(proc, NULL, &err);
+    if (err) {
+        g_autofree char *text = NULL;
+
+        g_file_get_contents(log, &text, NULL, NULL);
+        g_error("run %u: %s; log:\n%s", i, err->message, text);
+    }
+}
+
 static void test_startup_race(void)
 {
     const char *env = g_getenv("LM_TEST_STARTUP_RUNS");
     guint runs = env ? (guint)g_ascii_strtoull(env, NULL, 10) : 100;
+    g_autofree char *dir = g_dir_make_tmp("lmtest-XXXXXX", NULL);
+    g_autofree char *sock = g_build_filename(dir, "qmp.sock", NULL);
+    g_autofree char *log = g_build_filename(dir, "qsd.log", NULL);
     gint64 start = g_get_monotonic_time();
 
+    g_assert_nonnull(dir);
     g_assert_cmpuint(runs, >, 0);
     for (guint i = 0; i < runs; i++) {
-        g_autoptr(GError) err = NULL;
-        g_autoptr(LmTestQsd) qsd = lm_test_qsd_start(NULL, &err);
-        g_autoptr(JsonNode) ret = NULL;
-        LmQmp *qmp;
-
-        g_assert_no_error(err);
-        qmp = lm_test_qsd_qmp(qsd);
-        /* connect negotiated capabilities; nothing else was sent */
-        ret = lm_qmp_executef(qmp, &err, "livemerge-query-filter",
-                              "{\"filter-node-name\": \"bogus%u\"}", i);
-        g_assert_null(ret);
-        g_assert_error(err, LM_QMP_ERROR, LM_QMP_ERROR_COMMAND);
-        if (!g_str_equal(lm_qmp_last_error_class(qmp), "GenericError")) {
-            g_error("run %u: %s: %s", i, lm_qmp_last_error_class(qmp),
-                    err->message);
-        }
-        {
-            g_autofree char *want = g_strdup_printf(
-                "Parameter 'filter-node-name': no node named 'bogus%u'", i);
-
-            g_assert_cmpstr(err->message, ==, want);
-        }
+        startup_once(dir, i);
     }
     g_test_message("%u daemons in %.1f s", runs,
                    (g_get_monotonic_time() - start) / 1e6);
+    g_unlink(sock);
+    g_unlink(log);
+    g_rmdir(dir);
 }
 
 /* ------------------------------------------------------------------ */

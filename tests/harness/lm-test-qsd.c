@@ -176,9 +176,15 @@ static gboolean qsd_spawn(LmTestQsd *qsd, LmTestQsdFlags flags,
     g_ptr_array_add(argv, g_strdup((flags & LM_TEST_QSD_NO_PLUGIN)
                                    ? (qsd_bin ? qsd_bin : LIVEMERGE_QSD)
                                    : LIVEMERGE_LAUNCHER));
+    /*
+     * wait=on: the daemon waits for our connection before it goes on.
+     * With wait=off the stock daemon, about once in a thousand starts,
+     * greets twice, drops input bytes or hangs in accept4() when a client
+     * connects the moment the socket appears.
+     */
     g_ptr_array_add(argv, g_strdup("--chardev"));
     g_ptr_array_add(argv, g_strdup_printf(
-        "socket,id=qmp0,path=%s,server=on,wait=off", qsd->qmp_path));
+        "socket,id=qmp0,path=%s,server=on,wait=on", qsd->qmp_path));
     g_ptr_array_add(argv, g_strdup("--monitor"));
     g_ptr_array_add(argv, g_strdup("chardev=qmp0"));
     for (const char *const *a = extra_args; a && *a; a++) {
