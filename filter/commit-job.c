@@ -26,6 +26,10 @@
 
 /* How long an idle job in sync sleeps before it looks again */
 #define IDLE_SLICE_NS   (100 * SCALE_MS)
+/* Adaptive mode compares cleaning and dirtying over this long */
+#define ADAPT_WINDOW_NS (200 * SCALE_MS)
+/* How often the job looks whether the guest is doing I/O */
+#define GUEST_SAMPLE_NS (20 * SCALE_MS)
 /* Pause before retrying a region whose error was ignored */
 #define RETRY_DELAY_NS  (100 * SCALE_MS)
 
@@ -55,9 +59,14 @@ typedef struct CommitJob {
     CopyEngine engine;
     bool engine_ready;
 
-    /* Adaptive mode: dirty bytes when the last pass began */
-    uint64_t last_pass;
-    int64_t dirty_at_pass_start;
+    /* Guest activity, sampled from the filter's counters */
+    int64_t activity_sampled_at;
+    uint64_t guest_requests;
+
+    /* Adaptive mode: bytes cleaned and dirtied in the current window */
+    int64_t window_start;
+    int64_t window_cleaned;
+    int64_t window_dirtied;
 
     bool should_complete;
     bool in_drain;
@@ -69,14 +78,17 @@ static CommitJob *to_commit_job(Job *job)
     return container_of(job, CommitJob, common.job);
 }
 
-static void update_progress(CommitJob *s)
+/* Returns the bytes brought in sync since the last call */
+static int64_t update_progress(CommitJob *s)
 {
     CopyEngine *e = &s->engine;
+    int64_t done = copy_engine_take_done(e);
 
-    job_progress_update(&s->common.job, copy_engine_take_done(e));
+    job_progress_update(&s->common.job, done);
     job_progress_set_remaining(&s->common.job,
                                copy_engine_dirty_bytes(e) +
                                e->bytes_in_flight);
+    return done;
 }
 
 /*
@@ -113,25 +125,49 @@ static int coroutine_fn handle_engine_error(CommitJob *s, Error **errp)
 }
 
 /*
- * Adaptive mode: stay in background while each pass over the dirty map
- * leaves clearly less behind than the one before, and block guest writes
- * from the first pass on which the backlog shrank by less than a quarter.
+ * Adaptive mode: stay in background while the copy cleans regions faster
+ * than guest writes dirty them, measured over ADAPT_WINDOW_NS; from the
+ * first window in which it does not, block guest writes instead (the
+ * backlog can then only shrink).
  */
-static void adapt_copy_mode(CommitJob *s)
+static void adapt_copy_mode(CommitJob *s, int64_t done)
 {
     CopyEngine *e = &s->engine;
-    int64_t dirty;
+    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
 
-    if (s->copy_mode != LIVEMERGE_COPY_MODE_ADAPTIVE || e->write_blocking ||
-        e->passes == s->last_pass) {
+    if (s->copy_mode != LIVEMERGE_COPY_MODE_ADAPTIVE || e->write_blocking) {
         return;
     }
-    dirty = copy_engine_dirty_bytes(e) + e->bytes_in_flight;
-    if (s->last_pass > 0 && dirty > s->dirty_at_pass_start / 4 * 3) {
+    s->window_cleaned += done;
+    s->window_dirtied += copy_engine_take_dirtied(e);
+    if (now - s->window_start < ADAPT_WINDOW_NS) {
+        return;
+    }
+    if (s->window_dirtied > 0 && s->window_dirtied >= s->window_cleaned) {
         copy_engine_set_write_blocking(e, true);
     }
-    s->last_pass = e->passes;
-    s->dirty_at_pass_start = dirty;
+    s->window_start = now;
+    s->window_cleaned = 0;
+    s->window_dirtied = 0;
+}
+
+/* Has the guest sent requests since the last look, GUEST_SAMPLE_NS ago? */
+static void sample_guest_activity(CommitJob *s)
+{
+    LivemergeCounter counters[LIVEMERGE_REQ__MAX];
+    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    uint64_t requests = 0;
+
+    if (now - s->activity_sampled_at < GUEST_SAMPLE_NS) {
+        return;
+    }
+    livemerge_filter_get_counters(s->filter, counters);
+    for (int i = 0; i < LIVEMERGE_REQ__MAX; i++) {
+        requests += counters[i].requests;
+    }
+    copy_engine_set_guest_busy(&s->engine, requests != s->guest_requests);
+    s->guest_requests = requests;
+    s->activity_sampled_at = now;
 }
 
 static int coroutine_fn mark_allocated(CommitJob *s, Error **errp)
@@ -152,7 +188,7 @@ static int coroutine_fn mark_allocated(CommitJob *s, Error **errp)
         }
         job_pause_point(&s->common.job);
     }
-    s->dirty_at_pass_start = copy_engine_dirty_bytes(&s->engine);
+    s->window_start = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
     return 0;
 }
 
@@ -220,8 +256,8 @@ static int coroutine_fn commit_job_run(Job *job, Error **errp)
             /* Forced, or a soft cancel after READY: keep the chain */
             break;
         }
-        update_progress(s);
-        adapt_copy_mode(s);
+        adapt_copy_mode(s, update_progress(s));
+        sample_guest_activity(s);
 
         if (!copy_engine_in_sync(e)) {
             int64_t started = copy_engine_start_next(e);

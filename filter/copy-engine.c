@@ -165,7 +165,9 @@ static void coroutine_fn copy_op_co(void *opaque)
 
 static bool have_room(CopyEngine *e)
 {
-    return e->ops_in_flight < e->cfg.max_in_flight &&
+    int max_ops = e->guest_busy ? 1 : e->cfg.max_in_flight;
+
+    return e->ops_in_flight < max_ops &&
            e->bytes_in_flight + e->cfg.max_chunk <= e->cfg.buf_size;
 }
 
@@ -188,9 +190,6 @@ int64_t coroutine_fn copy_engine_start_next(CopyEngine *e)
         if (!reqlist_wait_one(&e->locked, offset, bytes, &e->lock)) {
             break;
         }
-    }
-    if (offset < e->cursor) {
-        e->passes++;
     }
     e->cursor = offset + bytes;
 
@@ -248,6 +247,11 @@ int copy_engine_ops_in_flight(CopyEngine *e)
 void copy_engine_set_write_blocking(CopyEngine *e, bool write_blocking)
 {
     e->write_blocking = write_blocking;
+}
+
+void copy_engine_set_guest_busy(CopyEngine *e, bool busy)
+{
+    e->guest_busy = busy;
 }
 
 static int coroutine_fn write_dest(CopyEngine *e, LivemergeRequestKind kind,
@@ -354,7 +358,10 @@ int coroutine_fn copy_engine_guest_write(void *opaque,
 
     qemu_co_mutex_lock(&e->lock);
     if (mark_dirty) {
+        int64_t before = dirty_map_count(&e->dirty);
+
         dirty_map_set(&e->dirty, offset, bytes);
+        e->bytes_dirtied += dirty_map_count(&e->dirty) - before;
     }
     if (to_dest && ret >= 0 && ret2 < 0) {
         /* The guest's write is safe on the source; the region is recopied */
@@ -374,6 +381,14 @@ int64_t copy_engine_take_done(CopyEngine *e)
 
     e->bytes_done = 0;
     return done;
+}
+
+int64_t copy_engine_take_dirtied(CopyEngine *e)
+{
+    int64_t dirtied = e->bytes_dirtied;
+
+    e->bytes_dirtied = 0;
+    return dirtied;
 }
 
 int copy_engine_take_error(CopyEngine *e, bool *is_read)

@@ -54,12 +54,14 @@ typedef struct CopyEngine {
     /* Guest writes that will mark their region dirty when they finish */
     int dirtying_writes;
     bool write_blocking;
+    /* The guest is doing I/O: copy gently (one request in flight) */
+    bool guest_busy;
 
     int64_t cursor;         /* where the next copy starts looking */
-    uint64_t passes;        /* how often the cursor wrapped around */
 
     /* Collected for the job, which takes them */
     int64_t bytes_done;
+    int64_t bytes_dirtied;  /* by guest writes, at the map's granularity */
     int error;              /* first unreported error (negative errno) */
     bool error_is_read;
 } CopyEngine;
@@ -103,6 +105,12 @@ int copy_engine_ops_in_flight(CopyEngine *e);
  */
 void copy_engine_set_write_blocking(CopyEngine *e, bool write_blocking);
 
+/*
+ * While the guest does I/O the engine keeps a single copy in flight, so
+ * the guest's requests do not queue behind a burst of copies.
+ */
+void copy_engine_set_guest_busy(CopyEngine *e, bool busy);
+
 /* The filter's write handler (see LivemergeWriteHandler) */
 int coroutine_fn copy_engine_guest_write(void *opaque,
                                          LivemergeRequestKind kind,
@@ -113,6 +121,8 @@ int coroutine_fn copy_engine_guest_write(void *opaque,
 
 /* Bytes brought in sync since the last call: for progress */
 int64_t copy_engine_take_done(CopyEngine *e);
+/* Bytes guest writes took out of sync since the last call */
+int64_t copy_engine_take_dirtied(CopyEngine *e);
 /* The first error since the last call (0 if none) */
 int copy_engine_take_error(CopyEngine *e, bool *is_read);
 

@@ -92,8 +92,10 @@ static JsonObject *wait_job_event(LmQmp *qmp, const char *event)
         if (ev) {
             return ev;
         }
-        check(g_error_matches(err, LM_QMP_ERROR, LM_QMP_ERROR_TIMEOUT), err,
-              event);
+        if (!g_error_matches(err, LM_QMP_ERROR, LM_QMP_ERROR_TIMEOUT)) {
+            check(FALSE, err, event);
+        }
+        g_clear_error(&err);
         jobs = lm_qmp_executef(qmp, &err, "query-block-jobs", NULL);
         check(jobs != NULL, err, "query-block-jobs");
         list = json_node_get_array(jobs);
