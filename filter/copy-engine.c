@@ -103,15 +103,15 @@ static int64_t coroutine_fn copy_extent(CopyEngine *e, int64_t offset,
     int ret;
 
     *is_read = true;
-    ret = bdrv_is_allocated_above(top, e->cfg.base, false, offset, bytes, &n);
-    if (ret <= 0) {
-        /* The destination already shows what the guest sees here */
-        return ret < 0 ? ret : n;
-    }
-    ret = bdrv_block_status_above(top, e->cfg.base, offset, n, &n, NULL,
+    /* One walk down the chain says unallocated, zero or data */
+    ret = bdrv_block_status_above(top, e->cfg.base, offset, bytes, &n, NULL,
                                   NULL);
     if (ret < 0) {
         return ret;
+    }
+    if (!(ret & BDRV_BLOCK_ALLOCATED)) {
+        /* The destination already shows what the guest sees here */
+        return n;
     }
 
     if (ret & BDRV_BLOCK_ZERO) {
