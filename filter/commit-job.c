@@ -28,6 +28,8 @@
 #define IDLE_SLICE_NS   (100 * SCALE_MS)
 /* Adaptive mode compares cleaning and dirtying over this long */
 #define ADAPT_WINDOW_NS (200 * SCALE_MS)
+/* The longest the job keeps the main loop (or iothread) to itself */
+#define MAX_BUSY_NS (5 * SCALE_MS)
 /* How often the job looks whether the guest is doing I/O */
 #define GUEST_SAMPLE_NS (20 * SCALE_MS)
 /* Pause before retrying a region whose error was ignored */
@@ -58,6 +60,9 @@ typedef struct CommitJob {
     BlockdevOnError on_error;
     CopyEngine engine;
     bool engine_ready;
+
+    /* When the job last let its AioContext run other work */
+    int64_t last_yield;
 
     /* Guest activity, sampled from the filter's counters */
     int64_t activity_sampled_at;
@@ -151,6 +156,21 @@ static void adapt_copy_mode(CommitJob *s, int64_t done)
     s->window_dirtied = 0;
 }
 
+/*
+ * Copies of cached data, zero writes and block status of cached metadata
+ * can all complete without yielding: let the guest's requests and QMP in
+ * at least every MAX_BUSY_NS.
+ */
+static void coroutine_fn yield_if_due(CommitJob *s)
+{
+    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+
+    if (now - s->last_yield >= MAX_BUSY_NS) {
+        job_sleep_ns(&s->common.job, 0);
+        s->last_yield = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    }
+}
+
 /* Has the guest sent requests since the last look, GUEST_SAMPLE_NS ago? */
 static void sample_guest_activity(CommitJob *s)
 {
@@ -187,6 +207,7 @@ static int coroutine_fn mark_allocated(CommitJob *s, Error **errp)
             return -ECANCELED;
         }
         job_pause_point(&s->common.job);
+        yield_if_due(s);
     }
     s->window_start = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
     return 0;
@@ -275,6 +296,7 @@ static int coroutine_fn commit_job_run(Job *job, Error **errp)
                 job_sleep_ns(job, 0);
             }
             job_pause_point(job);
+            yield_if_due(s);
             continue;
         }
 
