@@ -1,0 +1,103 @@
+/*
+ * livemerge benchmark harness - the daemon and its block jobs
+ *
+ * A qemu-storage-daemon from the lmtest harness (with the plugin, or the
+ * stock one for QEMU's own jobs), images added with a given cache mode,
+ * the disk exported over NBD, and a job watched to its end: events as
+ * they arrive, query-block-jobs every 250 ms for the progress plot.
+ *
+ * Unlike a test, a bench does not abort on a daemon that failed: stopping
+ * judges the exit and returns an error, and the daemon's log is saved.
+ *
+ * Copyright (c) 2026 livemerge authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef BENCH_DAEMON_H
+#define BENCH_DAEMON_H
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include "lm-qmp.h"
+
+#include "bench.h"
+
+G_BEGIN_DECLS
+
+#define BENCH_EXPORT "disk"
+#define BENCH_POLL_S 0.25
+
+typedef struct BenchDaemon BenchDaemon;
+
+BenchDaemon *bench_daemon_start(gboolean plugin, GError **error);
+LmQmp *bench_daemon_qmp(BenchDaemon *d);
+const char *bench_daemon_nbd_socket(BenchDaemon *d);
+/* "plugin" or "stock" */
+const char *bench_daemon_kind(BenchDaemon *d);
+
+/*
+ * blockdev-add a qcow2 image as node @node (its file node @node-file):
+ * @direct selects cache.direct=on with aio=native, else the page cache
+ * with aio=threads.  @backing: a node name, or NULL for none (no backing
+ * at all: the image is the bottom).
+ */
+gboolean bench_daemon_add_qcow2(BenchDaemon *d, const char *node,
+                                const char *path, const char *backing,
+                                gboolean read_only, gboolean direct,
+                                GError **error);
+gboolean bench_daemon_export(BenchDaemon *d, const char *node,
+                             GError **error);
+
+/* VmHWM (peak RSS) of the daemon, in KiB; 0 if unreadable */
+guint64 bench_daemon_peak_rss_kib(BenchDaemon *d);
+
+/*
+ * quit, wait, and judge the exit: a daemon that crashed or exited non-zero
+ * is an error carrying the tail of its log.  The log is saved as
+ * @save_log_as (nullable) if the daemon failed or @keep_log (the run
+ * failed otherwise).  Frees @d either way.
+ */
+gboolean bench_daemon_stop(BenchDaemon *d, const char *save_log_as,
+                           gboolean keep_log, GError **error);
+
+/* Progress of a job, sampled every BENCH_POLL_S */
+typedef struct {
+    double t;               /* seconds since the watch's origin */
+    gint64 offset;
+    gint64 len;
+    gboolean ready;
+} BenchJobSample;
+
+typedef struct {
+    BenchDaemon *d;
+    const char *job_id;
+    double origin;          /* monotonic time that sample times count from */
+    GArray *samples;        /* BenchJobSample */
+    double next_poll;
+    double max_reply;       /* slowest query-block-jobs reply, seconds */
+} BenchJobWatch;
+
+void bench_job_watch_init(BenchJobWatch *w, BenchDaemon *d,
+                          const char *job_id, double origin);
+void bench_job_watch_clear(BenchJobWatch *w);
+
+/*
+ * Wait until the job sends one of @events (NULL-terminated, e.g.
+ * BLOCK_JOB_READY, BLOCK_JOB_COMPLETED), polling the progress meanwhile.
+ * Returns the event (the caller frees it) and its arrival time in *@when,
+ * or NULL: on timeout with *@timed_out set and no error, else an error.
+ */
+JsonObject *bench_job_wait(BenchJobWatch *w, const char *const *events,
+                           double timeout_s, double *when,
+                           gboolean *timed_out, GError **error);
+
+/* Keep sampling progress for @seconds (READY, before the pivot) */
+void bench_job_idle(BenchJobWatch *w, double seconds);
+
+/* The "error" member of a BLOCK_JOB_COMPLETED / CANCELLED, or NULL */
+const char *bench_job_event_error(JsonObject *ev);
+
+G_END_DECLS
+
+#endif /* BENCH_DAEMON_H */
