@@ -21,6 +21,7 @@
 #include "bench.h"
 #include "report.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,13 +41,18 @@ static gboolean opt_rival_plugin;
 static gboolean opt_keep_work;
 static gboolean opt_list;
 static gboolean opt_smoke;
+static gboolean opt_remove_output;
 
 static const GOptionEntry options[] = {
     { "quick", 'q', 0, G_OPTION_ARG_NONE, &opt_quick,
       "small sizes and short loads: every scenario in about two minutes "
       "(a smoke test)", NULL },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &opt_output,
-      "results directory (default: bench/results/<date>[-quick])", "DIR" },
+      "results directory (default: bench/results/<date>[-quick]); a name "
+      "ending in XXXXXX is made unique", "DIR" },
+    { "remove-output", 0, 0, G_OPTION_ARG_NONE, &opt_remove_output,
+      "remove the results directory at the end when every run succeeded "
+      "and every file was written (keep it otherwise, for a look)", NULL },
     { "workdir", 'w', 0, G_OPTION_ARG_FILENAME, &opt_workdir,
       "where the images go: a temp dir is made in DIR (default: the temp "
       "location with the most free space)", "DIR" },
@@ -425,7 +431,17 @@ int main(int argc, char **argv)
     b->start_us = g_get_monotonic_time();
     set_sizes(b);
 
-    if (opt_output) {
+    if (opt_output && g_str_has_suffix(opt_output, "XXXXXX")) {
+        /* Concurrent runs (two test suites at once) must not share it */
+        g_autofree char *tmpl = g_canonicalize_filename(opt_output, NULL);
+        g_autofree char *parent = g_path_get_dirname(tmpl);
+
+        bench_mkdir(parent);
+        if (!g_mkdtemp(tmpl)) {
+            bench_die("cannot make %s: %s", tmpl, g_strerror(errno));
+        }
+        b->out_dir = g_steal_pointer(&tmpl);
+    } else if (opt_output) {
         b->out_dir = g_canonicalize_filename(opt_output, NULL);
     } else {
         g_autofree char *date = now_str("%Y-%m-%d");
@@ -488,6 +504,9 @@ int main(int argc, char **argv)
     bench_report_free(b->report);
     if (!outputs_ok) {
         return 1;
+    }
+    if (opt_remove_output && !failures->len) {
+        bench_remove_tree(b->out_dir);
     }
     return failures->len && !opt_smoke ? 1 : 0;
 }
