@@ -280,6 +280,22 @@ static int coroutine_fn commit_job_run(Job *job, Error **errp)
         adapt_copy_mode(s, update_progress(s));
         sample_guest_activity(s);
 
+        if (s->should_complete) {
+            /*
+             * Bounded pivot (accepted only once READY): stop the guest,
+             * copy the little that may be dirty (write-blocking leaves only
+             * discards and failed destination writes), flush, and keep the
+             * guest stopped until the graph has changed.  Not waiting for
+             * the loop to be in sync first: a guest that keeps discarding
+             * could keep it from ever getting there.
+             */
+            s->in_drain = true;
+            bdrv_drained_begin(s->filter);
+            ret = sync_and_flush(s, errp);
+            update_progress(s);
+            break;
+        }
+
         if (!copy_engine_in_sync(e)) {
             int64_t started = copy_engine_start_next(e);
 
@@ -321,19 +337,6 @@ static int coroutine_fn commit_job_run(Job *job, Error **errp)
             job_transition_to_ready(job);
         }
 
-        if (s->should_complete) {
-            /*
-             * Bounded pivot: stop the guest, copy the little that may be
-             * dirty (write-blocking leaves only discards and failed
-             * destination writes), flush, and keep the guest stopped until
-             * the graph has changed.
-             */
-            s->in_drain = true;
-            bdrv_drained_begin(s->filter);
-            ret = sync_and_flush(s, errp);
-            update_progress(s);
-            break;
-        }
         job_sleep_ns(job, IDLE_SLICE_NS);
     }
 
