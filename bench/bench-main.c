@@ -122,7 +122,10 @@ static void set_sizes(Bench *b)
             .inter_disk = 2 * GiB, .inter_alloc = 1 * GiB,
             .base_data = 512 * MiB,
             .active_disk = 2 * GiB, .active_alloc = 512 * MiB,
-            .ramp_s = 1.0, .hold_s = 1.0, .baseline_s = 5.0,
+            /* 3 s: the guest's first writes allocate the overlay's
+             * clusters (COW), after that it is in steady state, so the
+             * no-job window and the job's window compare like for like */
+            .ramp_s = 3.0, .hold_s = 1.0, .baseline_s = 5.0,
             .ready_cap_s = 30, .pivot_cap_s = 30,
             .scale_alloc = { 256 * MiB, 512 * MiB, 1 * GiB, 2 * GiB,
                              4 * GiB },
@@ -227,7 +230,6 @@ static void describe_machine(Bench *b)
     g_autofree char *fio_version = bench_command_line_output(fio_v);
     g_autofree char *gp_version = bench_command_line_output(gp_v);
     g_autofree char *kernel = bench_command_line_output(uname);
-    g_autofree char *rev = bench_command_line_output(git);
     g_autofree char *dfout = run_text(df);
     g_autofree char *path = g_build_filename(b->out_dir, "machine.txt", NULL);
     g_autofree char *date = now_str("%Y-%m-%d %H:%M:%S %z");
@@ -238,6 +240,8 @@ static void describe_machine(Bench *b)
     /* "QEMU emulator version 7.2.22 (Debian ...)" -> "7.2.22 (Debian ...)" */
     v = strstr(qsd_version, "version ");
     b->qemu_version = g_strdup(v ? v + strlen("version ") : qsd_version);
+    /* What was built and loaded: the tree may move on during a long run */
+    b->revision = bench_command_line_output(git);
     b->machine = g_strdup_printf("%s, %d CPUs, %.1f GiB RAM, %s", cpu,
                                  (int)sysconf(_SC_NPROCESSORS_ONLN),
                                  mem_kib / 1024.0 / 1024.0, kernel);
@@ -259,7 +263,8 @@ static void describe_machine(Bench *b)
         "workdir: %s\n"
         "disk (df -h workdir):\n%s",
         date, g_get_host_name(), sysconf(_SC_NPROCESSORS_ONLN), mem, kernel,
-        cpu, qsd_version, qsd, img_version, fio_version, gp_version, rev,
+        cpu, qsd_version, qsd, img_version, fio_version, gp_version,
+        b->revision,
         b->quick ? "quick" : "full",
         b->rival_plugin ? "the plugin-loaded" : "the stock (no plugin)",
         b->can_drop_caches ? "yes" : "no", b->work_dir, dfout);
@@ -272,9 +277,6 @@ static char *md_header(Bench *b, double minutes, GPtrArray *failures)
 {
     g_autoptr(GString) h = g_string_new(NULL);
     g_autofree char *date = now_str("%Y-%m-%d");
-    const char *git[] = { "git", "-C", BENCH_SOURCE_ROOT, "describe",
-                          "--always", "--dirty", NULL };
-    g_autofree char *rev = bench_command_line_output(git);
 
     g_string_append_printf(h,
         "# livemerge benchmark, %s%s\n\n"
@@ -295,7 +297,8 @@ static char *md_header(Bench *b, double minutes, GPtrArray *failures)
         "- run took %.1f min; machine details in machine.txt, every value "
         "in results.csv\n",
         date, b->quick ? " (--quick: small sizes, a smoke test; the "
-        "numbers are not meaningful)" : "", b->machine, b->qemu_version, rev,
+        "numbers are not meaningful)" : "", b->machine, b->qemu_version,
+        b->revision,
         b->rival_plugin ? "the same daemon with the plugin loaded"
                         : "the stock daemon, without the plugin",
         b->sz.reps, b->can_drop_caches ? "; the page cache is dropped "

@@ -63,6 +63,7 @@ typedef struct Bench {
     gboolean can_drop_caches;
     char *qemu_version;         /* "7.2.22 (Debian ...)" */
     char *machine;              /* one line */
+    char *revision;             /* git describe of the tree at the start */
     BenchReport *report;
     int run_failures;           /* runs that failed (reported as rows) */
     gint64 start_us;
