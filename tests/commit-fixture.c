@@ -661,21 +661,39 @@ void commit_job_log_wait_event(CommitJobLog *log, LmQmp *qmp,
     }
 }
 
-void commit_start(LmQmp *qmp, const char *args_fmt, ...)
+static void commit_qmp_okv(LmQmp *qmp, const char *command,
+                           const char *args_fmt, va_list ap)
+    G_GNUC_PRINTF(3, 0);
+
+static void commit_qmp_okv(LmQmp *qmp, const char *command,
+                           const char *args_fmt, va_list ap)
 {
     g_autoptr(GError) err = NULL;
-    g_autofree char *args = NULL;
-    g_autoptr(JsonNode) ret = NULL;
+    g_autofree char *args = g_strdup_vprintf(args_fmt, ap);
+    g_autoptr(JsonNode) ret = lm_qmp_execute_json(qmp, command, args, &err);
+
+    if (err) {
+        g_test_message("%s %s: %s", command, args, err->message);
+    }
+    g_assert_no_error(err);
+}
+
+void commit_qmp_ok(LmQmp *qmp, const char *command, const char *args_fmt, ...)
+{
     va_list ap;
 
     va_start(ap, args_fmt);
-    args = g_strdup_vprintf(args_fmt, ap);
+    commit_qmp_okv(qmp, command, args_fmt, ap);
     va_end(ap);
-    ret = lm_qmp_execute_json(qmp, "livemerge-commit", args, &err);
-    if (err) {
-        g_test_message("livemerge-commit %s: %s", args, err->message);
-    }
-    g_assert_no_error(err);
+}
+
+void commit_start(LmQmp *qmp, const char *args_fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, args_fmt);
+    commit_qmp_okv(qmp, "livemerge-commit", args_fmt, ap);
+    va_end(ap);
 }
 
 CommitJobLog *commit_job_run(LmQmp *qmp, const char *job_id,

@@ -182,6 +182,9 @@ void commit_job_log_wait_event(CommitJobLog *log, LmQmp *qmp,
 /* Collect whatever events have arrived, without waiting. */
 void commit_job_log_poll(CommitJobLog *log, LmQmp *qmp);
 
+/* Run @command with the printf-built JSON arguments; asserts success. */
+void commit_qmp_ok(LmQmp *qmp, const char *command, const char *args_fmt,
+                   ...) G_GNUC_PRINTF(3, 4);
 /* Start livemerge-commit with the printf-built arguments; asserts success. */
 void commit_start(LmQmp *qmp, const char *args_fmt, ...) G_GNUC_PRINTF(2, 3);
 /*

@@ -86,26 +86,6 @@ static void fixture_finish(Fixture *f, guint view_layer)
     g_free(f);
 }
 
-static void run(Fixture *f, const char *command, const char *args_fmt, ...)
-    G_GNUC_PRINTF(3, 4);
-
-static void run(Fixture *f, const char *command, const char *args_fmt, ...)
-{
-    g_autoptr(GError) err = NULL;
-    g_autofree char *args = NULL;
-    g_autoptr(JsonNode) ret = NULL;
-    va_list ap;
-
-    va_start(ap, args_fmt);
-    args = g_strdup_vprintf(args_fmt, ap);
-    va_end(ap);
-    ret = lm_qmp_execute_json(f->qmp, command, args, &err);
-    if (err) {
-        g_test_message("%s %s: %s", command, args, err->message);
-    }
-    g_assert_no_error(err);
-}
-
 /*
  * The job's events as one string: JOB_STATUS_CHANGE by its status, the
  * BLOCK_JOB_* events by their name without the prefix, e.g.
@@ -221,7 +201,7 @@ static void test_events_active(void)
     commit_write(f->guest, 25 * MiB, 64 * KiB);
     commit_verify(f->guest);
 
-    run(f, "block-job-complete", "{\"device\": \"ac\"}");
+    commit_qmp_ok(f->qmp, "block-job-complete", "{\"device\": \"ac\"}");
     commit_job_log_wait(log, f->qmp, "null", -1);
     assert_sequence(log, "created running ready READY waiting pending "
                     "COMPLETED concluded null");
@@ -262,7 +242,7 @@ static void test_manual_intermediate(void)
     g_assert_cmpstr(backing, ==, "layer1");
     commit_verify(f->guest);
 
-    run(f, "job-finalize", "{\"id\": \"ic\"}");
+    commit_qmp_ok(f->qmp, "job-finalize", "{\"id\": \"ic\"}");
     commit_job_log_wait(log, f->qmp, "concluded", -1);
     assert_sequence(log, "created running waiting pending PENDING "
                     "COMPLETED concluded");
@@ -273,7 +253,7 @@ static void test_manual_intermediate(void)
     g_assert_cmpstr(json_object_get_string_member(job, "status"), ==,
                     "concluded");
 
-    run(f, "job-dismiss", "{\"id\": \"ic\"}");
+    commit_qmp_ok(f->qmp, "job-dismiss", "{\"id\": \"ic\"}");
     commit_job_log_wait(log, f->qmp, "null", -1);
     g_assert_null(commit_query_block_job(f->qmp, "ic"));
     fixture_finish(f, 2);
@@ -290,13 +270,13 @@ static void test_manual_active(void)
                  " \"auto-finalize\": false, \"auto-dismiss\": false,"
                  " \"filter-node-name\": \"lmf\"}");
     log = commit_job_run(f->qmp, "ac", "ready");
-    run(f, "block-job-complete", "{\"device\": \"ac\"}");
+    commit_qmp_ok(f->qmp, "block-job-complete", "{\"device\": \"ac\"}");
     commit_job_log_wait(log, f->qmp, "pending", -1);
     commit_job_log_wait_event(log, f->qmp, "BLOCK_JOB_PENDING", -1);
     /* Not pivoted before job-finalize: the job's filter still above. */
     assert_chain(f, "lmf[livemerge](rw) > layer2(rw) > layer1(ro) > "
                  "layer0(rw)");
-    run(f, "job-finalize", "{\"id\": \"ac\"}");
+    commit_qmp_ok(f->qmp, "job-finalize", "{\"id\": \"ac\"}");
     commit_job_log_wait(log, f->qmp, "concluded", -1);
     assert_sequence(log, "created running ready READY waiting pending "
                     "PENDING COMPLETED concluded");
@@ -305,7 +285,7 @@ static void test_manual_active(void)
     job = query_job(f, "ac");
     g_assert_cmpstr(json_object_get_string_member(job, "status"), ==,
                     "concluded");
-    run(f, "job-dismiss", "{\"id\": \"ac\"}");
+    commit_qmp_ok(f->qmp, "job-dismiss", "{\"id\": \"ac\"}");
     commit_job_log_wait(log, f->qmp, "null", -1);
     fixture_finish(f, 0);
 }
@@ -334,7 +314,7 @@ static void test_cancel(gconstpointer data)
     g_assert_false(json_object_get_boolean_member(job, "ready"));
     g_assert_cmpint(job_int(job, "offset"), <, job_int(job, "len"));
 
-    run(f, "block-job-cancel", "{\"device\": \"c\"}");
+    commit_qmp_ok(f->qmp, "block-job-cancel", "{\"device\": \"c\"}");
     commit_job_log_wait(log, f->qmp, "null", -1);
     assert_sequence(log, "created running aborting CANCELLED concluded "
                     "null");
@@ -376,13 +356,13 @@ static void test_set_speed(void)
     job = query_job(f, "ic");
     g_assert_cmpint(job_int(job, "speed"), ==, 1);
 
-    run(f, "block-job-set-speed", "{\"device\": \"ic\", \"speed\": %d}",
+    commit_qmp_ok(f->qmp, "block-job-set-speed", "{\"device\": \"ic\", \"speed\": %d}",
         2 * 1024);
     g_clear_pointer(&job, json_object_unref);
     job = query_job(f, "ic");
     g_assert_cmpint(job_int(job, "speed"), ==, 2 * 1024);
 
-    run(f, "block-job-set-speed", "{\"device\": \"ic\", \"speed\": 0}");
+    commit_qmp_ok(f->qmp, "block-job-set-speed", "{\"device\": \"ic\", \"speed\": 0}");
     commit_job_log_wait(log, f->qmp, "null", -1);
     commit_job_assert_completed(log);
     g_assert_cmpint(commit_event_int(log->completed, "speed"), ==, 0);
@@ -410,7 +390,7 @@ static void test_pause_resume(void)
         g_assert_cmpuint(++polls, <, 3000);
         g_usleep(polls > 1 ? 10 * 1000 : 0);
     } while (job_int(job, "offset") == 0);
-    run(f, "block-job-pause", "{\"device\": \"ic\"}");
+    commit_qmp_ok(f->qmp, "block-job-pause", "{\"device\": \"ic\"}");
     commit_job_log_wait(log, f->qmp, "paused", -1);
 
     g_clear_pointer(&job, json_object_unref);
@@ -443,9 +423,9 @@ static void test_pause_resume(void)
         g_test_message("cancel while paused: %s", err->message);
     }
 
-    run(f, "block-job-resume", "{\"device\": \"ic\"}");
+    commit_qmp_ok(f->qmp, "block-job-resume", "{\"device\": \"ic\"}");
     commit_job_log_wait(log, f->qmp, "running", -1);
-    run(f, "block-job-set-speed", "{\"device\": \"ic\", \"speed\": 0}");
+    commit_qmp_ok(f->qmp, "block-job-set-speed", "{\"device\": \"ic\", \"speed\": 0}");
     commit_job_log_wait(log, f->qmp, "null", -1);
     assert_sequence(log, "created running paused running waiting pending "
                     "COMPLETED concluded null");
@@ -499,7 +479,7 @@ static void test_offset_monotonic(void)
         commit_job_log_poll(log, f->qmp);
         if (!unlimited && g_get_monotonic_time() - start >
             G_USEC_PER_SEC * 3 / 2) {
-            run(f, "block-job-set-speed",
+            commit_qmp_ok(f->qmp, "block-job-set-speed",
                 "{\"device\": \"ac\", \"speed\": 0}");
             unlimited = TRUE;
         }
@@ -517,7 +497,7 @@ static void test_offset_monotonic(void)
                    last_len);
     g_assert_cmpuint(increases, >, 0);
 
-    run(f, "block-job-complete", "{\"device\": \"ac\"}");
+    commit_qmp_ok(f->qmp, "block-job-complete", "{\"device\": \"ac\"}");
     commit_job_log_wait(log, f->qmp, "null", -1);
     commit_job_assert_completed(log);
     lm_test_guest_stop_load(f->guest, &stats, &err);
@@ -567,7 +547,7 @@ static void test_speed_limit(void)
     g_assert_cmpint(len, ==, 16 * MiB);
     g_assert_cmpint(offset, <, len / 4 * 3);
 
-    run(f, "block-job-set-speed", "{\"device\": \"ic\", \"speed\": 0}");
+    commit_qmp_ok(f->qmp, "block-job-set-speed", "{\"device\": \"ic\", \"speed\": 0}");
     commit_job_log_wait(log, f->qmp, "null", -1);
     commit_job_assert_completed(log);
     assert_chain(f, "layer2(rw) > layer0(ro)");

@@ -14,13 +14,13 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "commit-fixture.h"
 #include "lm-qmp.h"
 #include "lm-test-guest.h"
 #include "lm-test-image.h"
 #include "lm-test-qsd.h"
 
 #define EVENT_TIMEOUT_MS 30000
-#define MiB (1024 * 1024)
 
 typedef enum { FAULT_NONE, FAIL_BASE_WRITE, FAIL_TOP_READ } FaultSite;
 
@@ -32,23 +32,6 @@ typedef struct {
 } Chain;
 
 static const char *const layer_name[] = { "base", "mid", "top" };
-
-static void qmp_ok(LmQmp *qmp, const char *command, const char *fmt, ...)
-    G_GNUC_PRINTF(3, 4);
-
-static void qmp_ok(LmQmp *qmp, const char *command, const char *fmt, ...)
-{
-    g_autoptr(GError) err = NULL;
-    g_autofree char *args = NULL;
-    g_autoptr(JsonNode) ret = NULL;
-    va_list ap;
-
-    va_start(ap, fmt);
-    args = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    ret = lm_qmp_execute_json(qmp, command, args, &err);
-    g_assert_no_error(err);
-}
 
 /* The file node of a layer, through blkdebug where the fault goes */
 static char *file_node(const char *path, const char *event, int errno_value)
@@ -88,17 +71,17 @@ static void chain_setup(Chain *c, FaultSite site, int errno_value,
         g_assert_no_error(err);
         switch (i) {
         case 0:
-            lm_test_guest_write_range(c->guest, 0, 8 * MiB / 4096, &err);
+            lm_test_guest_write_range(c->guest, 0, 8 * COMMIT_MiB / 4096, &err);
             break;
         case 1:
-            lm_test_guest_write_range(c->guest, 4 * MiB / 4096,
-                                      6 * MiB / 4096, &err);
+            lm_test_guest_write_range(c->guest, 4 * COMMIT_MiB / 4096,
+                                      6 * COMMIT_MiB / 4096, &err);
             break;
         case 2:
-            lm_test_guest_write_range(c->guest, 6 * MiB / 4096,
-                                      MiB / 4096, &err);
+            lm_test_guest_write_range(c->guest, 6 * COMMIT_MiB / 4096,
+                                      COMMIT_MiB / 4096, &err);
             g_assert_no_error(err);
-            lm_test_guest_zero_range(c->guest, 9 * MiB / 4096, MiB / 4096,
+            lm_test_guest_zero_range(c->guest, 9 * COMMIT_MiB / 4096, COMMIT_MiB / 4096,
                                      &err);
             break;
         }
@@ -116,7 +99,7 @@ static void chain_setup(Chain *c, FaultSite site, int errno_value,
                                                        layer_name[i - 1])
                                      : g_strdup("null");
 
-        qmp_ok(c->qmp, "blockdev-add",
+        commit_qmp_ok(c->qmp, "blockdev-add",
                "{\"driver\": \"qcow2\", \"node-name\": \"%s\", "
                "\"read-only\": %s, \"backing\": %s, \"file\": %s}",
                layer_name[i], i < 2 ? "true" : "false", backing, file);
@@ -221,7 +204,7 @@ static void assert_chain_unchanged(Chain *c)
 
 static void start_commit(Chain *c, const char *extra)
 {
-    qmp_ok(c->qmp, "livemerge-commit",
+    commit_qmp_ok(c->qmp, "livemerge-commit",
            "{\"job-id\": \"job0\", \"device\": \"top\"%s}", extra);
 }
 
@@ -230,7 +213,7 @@ static void pivot(Chain *c)
     g_autoptr(JsonObject) ready = wait_event(c, "BLOCK_JOB_READY");
     g_autoptr(JsonObject) done = NULL;
 
-    qmp_ok(c->qmp, "block-job-complete", "{\"device\": \"job0\"}");
+    commit_qmp_ok(c->qmp, "block-job-complete", "{\"device\": \"job0\"}");
     done = wait_event(c, "BLOCK_JOB_COMPLETED");
     g_assert_false(json_object_has_member(
         json_object_get_object_member(done, "data"), "error"));
@@ -276,7 +259,7 @@ static void test_stop(void)
         g_usleep(20 * 1000);
     }
     g_assert_cmpstr(status, ==, "paused");
-    qmp_ok(c.qmp, "block-job-resume", "{\"device\": \"job0\"}");
+    commit_qmp_ok(c.qmp, "block-job-resume", "{\"device\": \"job0\"}");
     pivot(&c);
     chain_finish(&c, 0, TRUE);
 }
@@ -306,7 +289,7 @@ static void test_enospc(void)
     start_commit(&c, ", \"on-error\": \"enospc\"");
     error = wait_event(&c, "BLOCK_JOB_ERROR");
     g_assert_cmpstr(event_str(error, "action"), ==, "stop");
-    qmp_ok(c.qmp, "block-job-resume", "{\"device\": \"job0\"}");
+    commit_qmp_ok(c.qmp, "block-job-resume", "{\"device\": \"job0\"}");
     pivot(&c);
     chain_finish(&c, 0, TRUE);
 
@@ -328,7 +311,7 @@ static void test_intermediate_report(void)
     Chain c = {};
 
     chain_setup(&c, FAIL_BASE_WRITE, 5, TRUE);
-    qmp_ok(c.qmp, "livemerge-commit",
+    commit_qmp_ok(c.qmp, "livemerge-commit",
            "{\"job-id\": \"job0\", \"device\": \"top\", \"top-node\": "
            "\"mid\"}");
     done = wait_event(&c, "BLOCK_JOB_COMPLETED");
