@@ -337,6 +337,8 @@ static int coroutine_fn commit_job_run(Job *job, Error **errp)
             job_transition_to_ready(job);
         }
 
+        /* In sync, maybe for long: the copy buffers are not needed */
+        copy_engine_release_buffers(e);
         job_sleep_ns(job, IDLE_SLICE_NS);
     }
 

@@ -16,6 +16,7 @@
 
 #include "qemu/osdep.h"
 #include "block/block_int.h"
+#include "block/coroutines.h"
 #include "qemu/coroutine.h"
 #include "qemu/memalign.h"
 #include "sysemu/block-backend.h"
@@ -25,6 +26,7 @@
 typedef struct CopyOp {
     CopyEngine *engine;
     BlockReq req;
+    void *buf;
 } CopyOp;
 
 void copy_engine_init(CopyEngine *e, const CopyEngineConfig *cfg,
@@ -38,12 +40,48 @@ void copy_engine_init(CopyEngine *e, const CopyEngineConfig *cfg,
     qemu_co_queue_init(&e->op_done);
     QLIST_INIT(&e->locked);
     dirty_map_init(&e->dirty, length, cfg->granularity);
+    /* Buffers serve reads of the source and writes of the destination */
+    e->buf_align = MAX(bdrv_opt_mem_align(blk_bs(cfg->source)),
+                       bdrv_opt_mem_align(blk_bs(cfg->dest)));
 }
 
 void copy_engine_destroy(CopyEngine *e)
 {
     assert(e->ops_in_flight == 0);
+    copy_engine_release_buffers(e);
     dirty_map_destroy(&e->dirty);
+}
+
+/*
+ * Copy buffers are reused: a fresh max_chunk buffer per copy would be
+ * mapped, faulted in page by page, pinned for direct I/O and unmapped
+ * again (a TLB shootdown on every thread) for each chunk.  There are
+ * never more than copies in flight, so never more than buf_size bytes.
+ * Called with e->lock held.
+ */
+static void *take_buffer(CopyEngine *e)
+{
+    void *buf;
+
+    if (e->free_buffers) {
+        buf = e->free_buffers->data;
+        e->free_buffers = g_slist_delete_link(e->free_buffers,
+                                              e->free_buffers);
+        return buf;
+    }
+    return qemu_try_memalign(e->buf_align, e->cfg.max_chunk);
+}
+
+static void return_buffer(CopyEngine *e, void *buf)
+{
+    if (buf) {
+        e->free_buffers = g_slist_prepend(e->free_buffers, buf);
+    }
+}
+
+void copy_engine_release_buffers(CopyEngine *e)
+{
+    g_slist_free_full(g_steal_pointer(&e->free_buffers), qemu_vfree);
 }
 
 /* The granularity-aligned range a request touches */
@@ -103,9 +141,15 @@ static int64_t coroutine_fn copy_extent(CopyEngine *e, int64_t offset,
     int ret;
 
     *is_read = true;
-    /* One walk down the chain says unallocated, zero or data */
-    ret = bdrv_block_status_above(top, e->cfg.base, offset, bytes, &n, NULL,
-                                  NULL);
+    /*
+     * One walk down the chain says unallocated, zero or data.  Not
+     * want_zero: the layers' own metadata tells zero clusters, and asking
+     * the protocol layer too would lseek() for holes in every data
+     * extent, a system call that blocks the AioContext.
+     */
+    ret = bdrv_co_common_block_status_above(top, e->cfg.base, false, false,
+                                            offset, bytes, &n, NULL, NULL,
+                                            NULL);
     if (ret < 0) {
         return ret;
     }
@@ -137,17 +181,16 @@ static void coroutine_fn copy_op_co(void *opaque)
     CopyEngine *e = op->engine;
     int64_t offset = op->req.offset;
     int64_t end = offset + op->req.bytes;
-    void *buf = qemu_try_blockalign(blk_bs(e->cfg.dest), op->req.bytes);
     bool is_read = false;
-    int64_t ret = buf ? 0 : -ENOMEM;
+    int64_t ret = op->buf ? 0 : -ENOMEM;
 
     while (ret >= 0 && offset < end) {
-        ret = copy_extent(e, offset, end - offset, buf, &is_read);
+        ret = copy_extent(e, offset, end - offset, op->buf, &is_read);
         offset += MAX(ret, 0);
     }
-    qemu_vfree(buf);
 
     qemu_co_mutex_lock(&e->lock);
+    return_buffer(e, op->buf);
     if (ret < 0) {
         /* Copy the whole region again later */
         dirty_map_set(&e->dirty, op->req.offset, op->req.bytes);
@@ -163,12 +206,16 @@ static void coroutine_fn copy_op_co(void *opaque)
     g_free(op);
 }
 
+/*
+ * Every copy holds a max_chunk buffer, whatever its length, so buf_size
+ * bounds the memory copies use: buf_size / max_chunk copies at most.
+ */
 static bool have_room(CopyEngine *e)
 {
     int max_ops = e->guest_busy ? 1 : e->cfg.max_in_flight;
 
     return e->ops_in_flight < max_ops &&
-           e->bytes_in_flight + e->cfg.max_chunk <= e->cfg.buf_size;
+           (e->ops_in_flight + 1) * e->cfg.max_chunk <= e->cfg.buf_size;
 }
 
 int64_t coroutine_fn copy_engine_start_next(CopyEngine *e)
@@ -195,6 +242,7 @@ int64_t coroutine_fn copy_engine_start_next(CopyEngine *e)
 
     op = g_new0(CopyOp, 1);
     op->engine = e;
+    op->buf = take_buffer(e);
     dirty_map_clear(&e->dirty, offset, bytes);
     reqlist_init_req(&e->locked, &op->req, offset, bytes);
     e->ops_in_flight++;

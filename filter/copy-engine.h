@@ -59,6 +59,9 @@ typedef struct CopyEngine {
 
     int64_t cursor;         /* where the next copy starts looking */
 
+    size_t buf_align;
+    GSList *free_buffers;   /* copy buffers no copy uses, for reuse */
+
     /* Collected for the job, which takes them */
     int64_t bytes_done;
     int64_t bytes_dirtied;  /* by guest writes, at the map's granularity */
@@ -84,6 +87,9 @@ int64_t coroutine_fn copy_engine_mark_allocated(CopyEngine *e,
  * its rate limit), or 0 if nothing is dirty.
  */
 int64_t coroutine_fn copy_engine_start_next(CopyEngine *e);
+
+/* Free the copy buffers kept for reuse (while the engine has nothing to do) */
+void copy_engine_release_buffers(CopyEngine *e);
 
 /* Wait for one copy to finish (returns at once if none is in flight) */
 void coroutine_fn copy_engine_wait_one(CopyEngine *e);
