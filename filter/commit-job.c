@@ -67,6 +67,7 @@ typedef struct CommitJob {
     /* Guest activity, sampled from the filter's counters */
     int64_t activity_sampled_at;
     uint64_t guest_requests;
+    bool guest_busy;
 
     /* Adaptive mode: bytes cleaned and dirtied in the current window */
     int64_t window_start;
@@ -185,9 +186,23 @@ static void sample_guest_activity(CommitJob *s)
     for (int i = 0; i < LIVEMERGE_REQ__MAX; i++) {
         requests += counters[i].requests;
     }
-    copy_engine_set_guest_busy(&s->engine, requests != s->guest_requests);
+    s->guest_busy = requests != s->guest_requests;
+    copy_engine_set_guest_busy(&s->engine, s->guest_busy);
     s->guest_requests = requests;
     s->activity_sampled_at = now;
+}
+
+/*
+ * While the guest does I/O the engine copies one small chunk at a time;
+ * the job also leaves the disk to the guest for as long as that copy
+ * took, so copying takes at most half the time.  Returns the pause.
+ */
+static int64_t coroutine_fn give_way_to_guest(CommitJob *s)
+{
+    int64_t start = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+
+    copy_engine_wait_all(&s->engine);
+    return qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - start;
 }
 
 static int coroutine_fn mark_allocated(CommitJob *s, Error **errp)
@@ -302,6 +317,9 @@ static int coroutine_fn commit_job_run(Job *job, Error **errp)
             if (started) {
                 /* Charged when issued, so a burst cannot outrun the limit */
                 delay = block_job_ratelimit_get_delay(&s->common, started);
+                if (s->guest_busy) {
+                    delay = MAX(delay, give_way_to_guest(s));
+                }
                 if (delay > 0) {
                     job_sleep_ns(job, delay);
                 }
@@ -596,6 +614,8 @@ static int commit_job_setup(CommitJob *s, const CommitJobOptions *o,
         .granularity = granularity,
         .max_chunk = MAX(QEMU_ALIGN_DOWN(LIVEMERGE_DEFAULT_MAX_CHUNK,
                                          granularity), granularity),
+        .busy_chunk = MAX(QEMU_ALIGN_DOWN(LIVEMERGE_BUSY_CHUNK, granularity),
+                          granularity),
         .buf_size = o->buf_size,
         .max_in_flight = o->max_in_flight,
     };

@@ -228,7 +228,9 @@ int64_t coroutine_fn copy_engine_start_next(CopyEngine *e)
         qemu_co_queue_wait(&e->op_done, &e->lock);
     }
     for (;;) {
-        if (!dirty_map_next(&e->dirty, e->cursor, e->cfg.max_chunk,
+        if (!dirty_map_next(&e->dirty, e->cursor,
+                            e->guest_busy ? e->cfg.busy_chunk
+                                          : e->cfg.max_chunk,
                             &offset, &bytes)) {
             qemu_co_mutex_unlock(&e->lock);
             return 0;
@@ -320,9 +322,16 @@ static int coroutine_fn write_dest(CopyEngine *e, LivemergeRequestKind kind,
     }
 }
 
-/* A destination write that runs beside the guest's source write */
-typedef struct DestWrite {
+/* A guest write in write-blocking mode, to both sides at once */
+typedef struct WriteBoth {
+    int pending;            /* sides not done yet */
+    Coroutine *waiter;      /* set once the guest's request yields */
+} WriteBoth;
+
+/* One side of it */
+typedef struct SideWrite {
     CopyEngine *engine;
+    bool to_dest;
     LivemergeRequestKind kind;
     int64_t offset;
     int64_t bytes;
@@ -330,20 +339,61 @@ typedef struct DestWrite {
     size_t qiov_offset;
     BdrvRequestFlags flags;
     int ret;
-    bool done;
-    Coroutine *waiter;
-} DestWrite;
+    WriteBoth *both;
+} SideWrite;
 
-static void coroutine_fn dest_write_co(void *opaque)
+
+static void coroutine_fn side_write_co(void *opaque)
 {
-    DestWrite *w = opaque;
+    SideWrite *w = opaque;
 
-    w->ret = write_dest(w->engine, w->kind, w->offset, w->bytes, w->qiov,
-                        w->qiov_offset, w->flags);
-    w->done = true;
-    if (w->waiter) {
-        aio_co_wake(w->waiter);
+    if (w->to_dest) {
+        w->ret = write_dest(w->engine, w->kind, w->offset, w->bytes, w->qiov,
+                            w->qiov_offset, w->flags);
+    } else {
+        w->ret = livemerge_filter_co_write_child(w->engine->cfg.filter,
+                                                 w->kind, w->offset,
+                                                 w->bytes, w->qiov,
+                                                 w->qiov_offset, w->flags);
     }
+    if (--w->both->pending == 0 && w->both->waiter) {
+        aio_co_wake(w->both->waiter);
+    }
+}
+
+/*
+ * Write the guest's data to both sides at once: the guest waits for the
+ * slower write, not for the sum of the two.  Both are issued under one
+ * I/O plug, so an AIO engine that batches (Linux AIO, io_uring) submits
+ * them with one system call and the device sees one notification.
+ * Returns the source's result; *dest_ret gets the destination's.
+ */
+static int coroutine_fn write_both(CopyEngine *e, LivemergeRequestKind kind,
+                                   int64_t offset, int64_t bytes,
+                                   QEMUIOVector *qiov, size_t qiov_offset,
+                                   BdrvRequestFlags flags, int *dest_ret)
+{
+    WriteBoth both = { .pending = 2 };
+    SideWrite side[2];
+
+    for (int i = 0; i < 2; i++) {
+        side[i] = (SideWrite) {
+            .engine = e, .to_dest = i == 1, .kind = kind, .offset = offset,
+            .bytes = bytes, .qiov = qiov, .qiov_offset = qiov_offset,
+            .flags = flags, .both = &both,
+        };
+    }
+    bdrv_io_plug(e->cfg.filter);
+    for (int i = 0; i < 2; i++) {
+        qemu_coroutine_enter(qemu_coroutine_create(side_write_co, &side[i]));
+    }
+    bdrv_io_unplug(e->cfg.filter);
+    if (both.pending > 0) {
+        both.waiter = qemu_coroutine_self();
+        qemu_coroutine_yield();
+    }
+    *dest_ret = side[1].ret;
+    return side[0].ret;
 }
 
 int coroutine_fn copy_engine_guest_write(void *opaque,
@@ -379,23 +429,9 @@ int coroutine_fn copy_engine_guest_write(void *opaque,
     qemu_co_mutex_unlock(&e->lock);
 
     if (to_dest) {
-        /*
-         * Both sides at once: the guest waits for the slower write, not
-         * for the sum of the two.  The range lock keeps copies out.
-         */
-        DestWrite w = {
-            .engine = e, .kind = kind, .offset = offset, .bytes = bytes,
-            .qiov = qiov, .qiov_offset = qiov_offset, .flags = flags,
-        };
-
-        qemu_coroutine_enter(qemu_coroutine_create(dest_write_co, &w));
-        ret = livemerge_filter_co_write_child(e->cfg.filter, kind, offset,
-                                              bytes, qiov, qiov_offset, flags);
-        if (!w.done) {
-            w.waiter = qemu_coroutine_self();
-            qemu_coroutine_yield();
-        }
-        ret2 = w.ret;
+        /* The range lock keeps copies out while both sides are written */
+        ret = write_both(e, kind, offset, bytes, qiov, qiov_offset, flags,
+                         &ret2);
         /* If the source write failed, the base may now differ from it */
         mark_dirty = ret < 0 || ret2 < 0;
     } else {

@@ -37,6 +37,8 @@ typedef struct CopyEngineConfig {
     int64_t granularity;
     /* Largest single copy request, and the bound on bytes in flight */
     int64_t max_chunk;
+    /* Largest copy while the guest does I/O (its requests queue behind) */
+    int64_t busy_chunk;
     int64_t buf_size;
     int max_in_flight;
 } CopyEngineConfig;
@@ -112,8 +114,9 @@ int copy_engine_ops_in_flight(CopyEngine *e);
 void copy_engine_set_write_blocking(CopyEngine *e, bool write_blocking);
 
 /*
- * While the guest does I/O the engine keeps a single copy in flight, so
- * the guest's requests do not queue behind a burst of copies.
+ * While the guest does I/O the engine keeps a single copy of at most
+ * busy_chunk in flight, so the guest's requests do not queue behind a
+ * burst of copies or a large one.
  */
 void copy_engine_set_guest_busy(CopyEngine *e, bool busy);
 
