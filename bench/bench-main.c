@@ -126,7 +126,7 @@ static void set_sizes(Bench *b)
              * clusters (COW), after that it is in steady state, so the
              * no-job window and the job's window compare like for like */
             .ramp_s = 3.0, .hold_s = 1.0, .baseline_s = 5.0,
-            .ready_cap_s = 30, .pivot_cap_s = 30,
+            .ready_cap_s = 60, .pivot_cap_s = 30,
             .scale_alloc = { 256 * MiB, 512 * MiB, 1 * GiB, 2 * GiB,
                              4 * GiB },
             .scale_alloc_disk = 8 * GiB,
