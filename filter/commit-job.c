@@ -306,6 +306,9 @@ static int coroutine_fn commit_job_run(Job *job, Error **errp)
              */
             s->in_drain = true;
             bdrv_drained_begin(s->filter);
+            /* The guest is stopped: nothing to give way to */
+            s->guest_busy = false;
+            copy_engine_set_guest_busy(e, false);
             ret = sync_and_flush(s, errp);
             update_progress(s);
             break;

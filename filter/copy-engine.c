@@ -384,9 +384,11 @@ static int coroutine_fn write_both(CopyEngine *e, LivemergeRequestKind kind,
         };
     }
     bdrv_io_plug(e->cfg.filter);
+    blk_io_plug(e->cfg.dest);
     for (int i = 0; i < 2; i++) {
         qemu_coroutine_enter(qemu_coroutine_create(side_write_co, &side[i]));
     }
+    blk_io_unplug(e->cfg.dest);
     bdrv_io_unplug(e->cfg.filter);
     if (both.pending > 0) {
         both.waiter = qemu_coroutine_self();
