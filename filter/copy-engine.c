@@ -56,7 +56,8 @@ void copy_engine_destroy(CopyEngine *e)
  * Copy buffers are reused: a fresh max_chunk buffer per copy would be
  * mapped, faulted in page by page, pinned for direct I/O and unmapped
  * again (a TLB shootdown on every thread) for each chunk.  There are
- * never more than copies in flight, so never more than buf_size bytes.
+ * never more buffers than the most copies in flight at once, so they
+ * never take more than buf_size bytes.
  * Called with e->lock held.
  */
 static void *take_buffer(CopyEngine *e)
@@ -341,7 +342,6 @@ typedef struct SideWrite {
     int ret;
     WriteBoth *both;
 } SideWrite;
-
 
 static void coroutine_fn side_write_co(void *opaque)
 {
