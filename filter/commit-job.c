@@ -32,6 +32,8 @@
 #define MAX_BUSY_NS (5 * SCALE_MS)
 /* How often the job looks whether the guest is doing I/O */
 #define GUEST_SAMPLE_NS (20 * SCALE_MS)
+/* The longest pause after a copy while the guest does I/O */
+#define MAX_GIVE_WAY_NS (100 * SCALE_MS)
 /* Pause before retrying a region whose error was ignored */
 #define RETRY_DELAY_NS  (100 * SCALE_MS)
 
@@ -195,14 +197,16 @@ static void sample_guest_activity(CommitJob *s)
 /*
  * While the guest does I/O the engine copies one small chunk at a time;
  * the job also leaves the disk to the guest for as long as that copy
- * took, so copying takes at most half the time.  Returns the pause.
+ * took, so copying takes at most half the time.  Returns the pause
+ * (bounded: a copy that stalled says nothing about the next).
  */
 static int64_t coroutine_fn give_way_to_guest(CommitJob *s)
 {
     int64_t start = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
 
     copy_engine_wait_all(&s->engine);
-    return qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - start;
+    return MIN(qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - start,
+               MAX_GIVE_WAY_NS);
 }
 
 static int coroutine_fn mark_allocated(CommitJob *s, Error **errp)

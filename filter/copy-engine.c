@@ -16,7 +16,6 @@
 
 #include "qemu/osdep.h"
 #include "block/block_int.h"
-#include "block/coroutines.h"
 #include "qemu/coroutine.h"
 #include "qemu/memalign.h"
 #include "sysemu/block-backend.h"
@@ -143,14 +142,11 @@ static int64_t coroutine_fn copy_extent(CopyEngine *e, int64_t offset,
 
     *is_read = true;
     /*
-     * One walk down the chain says unallocated, zero or data.  Not
-     * want_zero: the layers' own metadata tells zero clusters, and asking
-     * the protocol layer too would lseek() for holes in every data
-     * extent, a system call that blocks the AioContext.
+     * One walk down the chain says unallocated, zero or data (want_zero:
+     * preallocated qcow2 clusters that read as zeroes stay sparse)
      */
-    ret = bdrv_co_common_block_status_above(top, e->cfg.base, false, false,
-                                            offset, bytes, &n, NULL, NULL,
-                                            NULL);
+    ret = bdrv_block_status_above(top, e->cfg.base, offset, bytes, &n, NULL,
+                                  NULL);
     if (ret < 0) {
         return ret;
     }

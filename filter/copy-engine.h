@@ -35,7 +35,7 @@ typedef struct CopyEngineConfig {
     /* The filter whose child receives guest writes */
     BlockDriverState *filter;
     int64_t granularity;
-    /* Largest single copy request, and the bound on bytes in flight */
+    /* Largest single copy request; each copy holds a buffer this big */
     int64_t max_chunk;
     /* Largest copy while the guest does I/O (its requests queue behind) */
     int64_t busy_chunk;
