@@ -177,6 +177,41 @@ static void record_guest(BenchRun *run, const BenchFioStats *st)
 }
 
 /*
+ * Give up on a job as a user would: block-job-cancel (@force after
+ * READY, where a soft cancel would wait for the same convergence), then
+ * wait for its end.  The overlay stays the disk.  Returns it, or NULL
+ * with the run failed.
+ */
+static const char *cancel_job(LmQmp *qmp, BenchJobWatch *w, BenchRun *run,
+                              Timeline *tl, double t_start, gboolean force)
+{
+    const char *const to_end[] = { "BLOCK_JOB_COMPLETED",
+                                   "BLOCK_JOB_CANCELLED", NULL };
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonObject) ev = NULL;
+    gboolean timed_out;
+    double t_end;
+
+    if (!lm_qmp_runf(qmp, &err, "block-job-cancel",
+                     "{\"device\": \"" JOB_ID "\", \"force\": %s}",
+                     force ? "true" : "false")) {
+        bench_run_fail(run, "block-job-cancel: %s", err->message);
+        return NULL;
+    }
+    ev = bench_job_wait(w, to_end, CANCEL_TIMEOUT_S, &t_end, &timed_out,
+                        &err);
+    if (!ev) {
+        bench_run_fail(run, "no end within %d s of block-job-cancel%s%s",
+                       CANCEL_TIMEOUT_S, err ? ": " : "",
+                       err ? err->message : "");
+        return NULL;
+    }
+    tl->t_end = t_end - w->origin;
+    bench_run_value(run, "job_time", t_end - t_start, "s");
+    return "overlay.qcow2";
+}
+
+/*
  * The job part of a run: start, READY or the cap, pivot or cancel.
  * Returns the image the guest's disk is at the end (base, target or
  * overlay), or NULL with the run failed.
@@ -220,22 +255,7 @@ static const char *drive_job(Active *a, ActiveMethod m, BenchDaemon *d,
     if (timed_out) {
         /* Never READY within the cap: give up as a user would */
         bench_run_text(run, "time_to_ready", "never");
-        if (!lm_qmp_runf(qmp, &err, "block-job-cancel",
-                         "{\"device\": \"" JOB_ID "\"}")) {
-            bench_run_fail(run, "block-job-cancel: %s", err->message);
-            return NULL;
-        }
-        ev = bench_job_wait(w, to_end, CANCEL_TIMEOUT_S, &t_end, &timed_out,
-                            &err);
-        if (!ev) {
-            bench_run_fail(run, "no end within %d s of block-job-cancel%s%s",
-                           CANCEL_TIMEOUT_S, err ? ": " : "",
-                           err ? err->message : "");
-            return NULL;
-        }
-        tl->t_end = t_end - w->origin;
-        bench_run_value(run, "job_time", t_end - t_start, "s");
-        return "overlay.qcow2";
+        return cancel_job(qmp, w, run, tl, t_start, FALSE);
     }
 
     bench_run_value(run, "time_to_ready", t_ready - t_start, "s");
@@ -259,23 +279,7 @@ static const char *drive_job(Active *a, ActiveMethod m, BenchDaemon *d,
          * the same convergence in QEMU's mirror.)
          */
         bench_run_text(run, "pivot", "never");
-        if (!lm_qmp_runf(qmp, &err, "block-job-cancel",
-                         "{\"device\": \"" JOB_ID "\", \"force\": true}")) {
-            bench_run_fail(run, "block-job-cancel after a pivot that did "
-                           "not come: %s", err->message);
-            return NULL;
-        }
-        ev = bench_job_wait(w, to_end, CANCEL_TIMEOUT_S, &t_end, &timed_out,
-                            &err);
-        if (!ev) {
-            bench_run_fail(run, "no end within %d s of block-job-cancel%s%s",
-                           CANCEL_TIMEOUT_S, err ? ": " : "",
-                           err ? err->message : "");
-            return NULL;
-        }
-        tl->t_end = t_end - w->origin;
-        bench_run_value(run, "job_time", t_end - t_start, "s");
-        return "overlay.qcow2";
+        return cancel_job(qmp, w, run, tl, t_start, TRUE);
     }
     if (!ev) {
         bench_run_fail(run, "waiting for the pivot: %s", err->message);
