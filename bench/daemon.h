@@ -19,7 +19,7 @@
 
 #include <glib.h>
 #include <json-glib/json-glib.h>
-#include "lm-qmp.h"
+#include "lm-test-qmp.h"
 
 #include "bench.h"
 

@@ -11,6 +11,7 @@
  */
 
 #include "lm-qmp.h"
+#include "lm-qmp-raw.h"
 
 #include <string.h>
 #include <gio/gio.h>
@@ -31,10 +32,49 @@ struct LmQmp {
     GQueue events;              /* JsonObject *, arrival order */
     JsonObject *greeting;
     char *last_error_class;
+    GHashTable *commands;       /* query-commands, asked on first need */
     gint64 next_id;
     int timeout_ms;
     gboolean closed;
 };
+
+/* QMP error classes (qapi/error.json), in LmQmpError code order. */
+static const struct {
+    const char *name;
+    LmQmpError code;
+} qmp_error_classes[] = {
+    { "GenericError", LM_QMP_ERROR_COMMAND },
+    { "CommandNotFound", LM_QMP_ERROR_COMMAND_NOT_FOUND },
+    { "DeviceNotFound", LM_QMP_ERROR_DEVICE_NOT_FOUND },
+    { "DeviceNotActive", LM_QMP_ERROR_DEVICE_NOT_ACTIVE },
+    { "KVMMissingCap", LM_QMP_ERROR_KVM_MISSING_CAP },
+};
+
+static LmQmpError error_code_of_class(const char *name)
+{
+    for (gsize i = 0; i < G_N_ELEMENTS(qmp_error_classes); i++) {
+        if (g_str_equal(qmp_error_classes[i].name, name)) {
+            return qmp_error_classes[i].code;
+        }
+    }
+    return LM_QMP_ERROR_COMMAND;
+}
+
+const char *lm_qmp_error_class_name(int code)
+{
+    for (gsize i = 0; i < G_N_ELEMENTS(qmp_error_classes); i++) {
+        if (qmp_error_classes[i].code == (LmQmpError)code) {
+            return qmp_error_classes[i].name;
+        }
+    }
+    return NULL;
+}
+
+gboolean lm_qmp_error_is_refusal(const GError *err)
+{
+    return err && err->domain == LM_QMP_ERROR &&
+           lm_qmp_error_class_name(err->code) != NULL;
+}
 
 static gint64 deadline_after(int timeout_ms)
 {
@@ -242,7 +282,8 @@ static JsonNode *qmp_reply_result(LmQmp *qmp, JsonObject *reply,
     g_free(qmp->last_error_class);
     qmp->last_error_class = g_strdup(
         json_object_get_string_member_with_default(err_obj, "class", ""));
-    g_set_error_literal(error, LM_QMP_ERROR, LM_QMP_ERROR_COMMAND,
+    g_set_error_literal(error, LM_QMP_ERROR,
+                        error_code_of_class(qmp->last_error_class),
                         json_object_get_string_member_with_default(
                             err_obj, "desc", ""));
     return NULL;
@@ -325,6 +366,7 @@ void lm_qmp_free(LmQmp *qmp)
     g_queue_clear_full(&qmp->events, (GDestroyNotify)json_object_unref);
     g_clear_pointer(&qmp->greeting, json_object_unref);
     g_free(qmp->last_error_class);
+    g_clear_pointer(&qmp->commands, g_hash_table_unref);
     g_free(qmp);
 }
 
@@ -384,69 +426,43 @@ JsonNode *lm_qmp_execute(LmQmp *qmp, const char *command, JsonObject *args,
     }
 }
 
-JsonNode *lm_qmp_execute_json(LmQmp *qmp, const char *command,
-                              const char *json_args, GError **error)
+gboolean lm_qmp_run(LmQmp *qmp, const char *command, JsonObject *args,
+                    GError **error)
 {
-    g_autoptr(JsonNode) args = NULL;
-    g_autoptr(GError) local_err = NULL;
+    g_autoptr(JsonNode) ret = lm_qmp_execute(qmp, command, args, error);
 
-    if (!json_args) {
-        return lm_qmp_execute(qmp, command, NULL, error);
-    }
-    args = json_from_string(json_args, &local_err);
-    if (!args || !JSON_NODE_HOLDS_OBJECT(args)) {
-        g_set_error(error, LM_QMP_ERROR, LM_QMP_ERROR_INVALID,
-                    "%s: arguments are not a JSON object: %s (%s)", command,
-                    json_args,
-                    local_err ? local_err->message : "not an object");
-        return NULL;
-    }
-    return lm_qmp_execute(qmp, command, json_node_get_object(args), error);
+    return ret != NULL;
 }
 
-static JsonNode *qmp_executev(LmQmp *qmp, GError **error,
-                              const char *command, const char *args_fmt,
-                              va_list ap) G_GNUC_PRINTF(4, 0);
-
-static JsonNode *qmp_executev(LmQmp *qmp, GError **error,
-                              const char *command, const char *args_fmt,
-                              va_list ap)
+gboolean lm_qmp_has_command(LmQmp *qmp, const char *command, GError **error)
 {
-    g_autofree char *json_args = NULL;
+    if (!qmp->commands) {
+        g_autoptr(JsonNode) ret = lm_qmp_execute(qmp, "query-commands",
+                                                 NULL, error);
+        JsonArray *list;
 
-    if (!args_fmt) {
-        return lm_qmp_execute(qmp, command, NULL, error);
+        if (!ret) {
+            return FALSE;
+        }
+        if (!JSON_NODE_HOLDS_ARRAY(ret)) {
+            g_set_error_literal(error, LM_QMP_ERROR, LM_QMP_ERROR_PROTOCOL,
+                                "query-commands did not return a list");
+            return FALSE;
+        }
+        qmp->commands = g_hash_table_new_full(g_str_hash, g_str_equal,
+                                              g_free, NULL);
+        list = json_node_get_array(ret);
+        for (guint i = 0; i < json_array_get_length(list); i++) {
+            JsonObject *cmd = json_array_get_object_element(list, i);
+            const char *name = cmd ? json_object_get_string_member_with_default(
+                                         cmd, "name", NULL) : NULL;
+
+            if (name) {
+                g_hash_table_add(qmp->commands, g_strdup(name));
+            }
+        }
     }
-    json_args = g_strdup_vprintf(args_fmt, ap);
-    return lm_qmp_execute_json(qmp, command, json_args, error);
-}
-
-JsonNode *lm_qmp_executef(LmQmp *qmp, GError **error, const char *command,
-                          const char *args_fmt, ...)
-{
-    JsonNode *ret;
-    va_list ap;
-
-    va_start(ap, args_fmt);
-    ret = qmp_executev(qmp, error, command, args_fmt, ap);
-    va_end(ap);
-    return ret;
-}
-
-gboolean lm_qmp_runf(LmQmp *qmp, GError **error, const char *command,
-                     const char *args_fmt, ...)
-{
-    JsonNode *ret;
-    va_list ap;
-
-    va_start(ap, args_fmt);
-    ret = qmp_executev(qmp, error, command, args_fmt, ap);
-    va_end(ap);
-    if (!ret) {
-        return FALSE;
-    }
-    json_node_unref(ret);
-    return TRUE;
+    return g_hash_table_contains(qmp->commands, command);
 }
 
 gboolean lm_qmp_send_raw(LmQmp *qmp, const char *line, GError **error)
