@@ -492,19 +492,25 @@ JsonNode *lm_qmp_execute_raw(LmQmp *qmp, const char *line, GError **error)
     return qmp_reply_result(qmp, reply, error);
 }
 
-/* Remove the first queued event called @name (any if NULL) from the queue. */
-static JsonObject *steal_queued_event(LmQmp *qmp, const char *name)
+/* Remove the first queued event @match accepts from the queue. */
+static JsonObject *steal_queued_event(LmQmp *qmp, LmQmpEventMatch match,
+                                      gpointer data)
 {
     for (GList *l = qmp->events.head; l; l = l->next) {
         JsonObject *ev = l->data;
 
-        if (!name || g_strcmp0(json_object_get_string_member_with_default(
-                                   ev, "event", NULL), name) == 0) {
+        if (match(ev, data)) {
             g_queue_delete_link(&qmp->events, l);
             return ev;
         }
     }
     return NULL;
+}
+
+static gboolean event_has_name(JsonObject *event, gpointer name)
+{
+    return !name || g_strcmp0(json_object_get_string_member_with_default(
+                                  event, "event", NULL), name) == 0;
 }
 
 /*
@@ -528,14 +534,15 @@ static gboolean pump_events(LmQmp *qmp, gint64 deadline, GError **error)
     }
 }
 
-JsonObject *lm_qmp_wait_event(LmQmp *qmp, const char *name, int timeout_ms,
-                              GError **error)
+JsonObject *lm_qmp_wait_event_matching(LmQmp *qmp, LmQmpEventMatch match,
+                                       gpointer data, const char *what,
+                                       int timeout_ms, GError **error)
 {
     gint64 deadline = deadline_after(effective_timeout(qmp, timeout_ms));
 
     for (;;) {
         g_autoptr(GError) local_err = NULL;
-        JsonObject *ev = steal_queued_event(qmp, name);
+        JsonObject *ev = steal_queued_event(qmp, match, data);
 
         if (ev) {
             return ev;
@@ -544,16 +551,23 @@ JsonObject *lm_qmp_wait_event(LmQmp *qmp, const char *name, int timeout_ms,
             if (g_error_matches(local_err, LM_QMP_ERROR,
                                 LM_QMP_ERROR_TIMEOUT)) {
                 g_set_error(error, LM_QMP_ERROR, LM_QMP_ERROR_TIMEOUT,
-                            "timed out waiting for QMP event %s",
-                            name ? name : "(any)");
+                            "timed out waiting for QMP event %s", what);
             } else {
                 g_propagate_prefixed_error(error, g_steal_pointer(&local_err),
                                            "waiting for QMP event %s: ",
-                                           name ? name : "(any)");
+                                           what);
             }
             return NULL;
         }
     }
+}
+
+JsonObject *lm_qmp_wait_event(LmQmp *qmp, const char *name, int timeout_ms,
+                              GError **error)
+{
+    return lm_qmp_wait_event_matching(qmp, event_has_name, (gpointer)name,
+                                      name ? name : "(any)", timeout_ms,
+                                      error);
 }
 
 GPtrArray *lm_qmp_take_events(LmQmp *qmp)

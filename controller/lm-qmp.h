@@ -98,6 +98,15 @@ gboolean lm_qmp_has_command(LmQmp *qmp, const char *command, GError **error);
 JsonObject *lm_qmp_wait_event(LmQmp *qmp, const char *name, int timeout_ms,
                               GError **error);
 
+/*
+ * As lm_qmp_wait_event(), for the first event @match accepts; @what names
+ * it in a timeout error.
+ */
+typedef gboolean (*LmQmpEventMatch)(JsonObject *event, gpointer data);
+JsonObject *lm_qmp_wait_event_matching(LmQmp *qmp, LmQmpEventMatch match,
+                                       gpointer data, const char *what,
+                                       int timeout_ms, GError **error);
+
 /* Drain the event queue: a GPtrArray of JsonObject, in arrival order. */
 GPtrArray *lm_qmp_take_events(LmQmp *qmp);
 
