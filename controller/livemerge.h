@@ -17,5 +17,6 @@
 #include "lm-qmp.h"
 #include "lm-chain.h"
 #include "lm-job.h"
+#include "lm-ops.h"
 
 #endif /* LIVEMERGE_H */

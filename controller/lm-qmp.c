@@ -404,6 +404,12 @@ JsonNode *lm_qmp_execute(LmQmp *qmp, const char *command, JsonObject *args,
     json_object_set_int_member(msg, "id", id);
     json_node_set_object(msg_node, msg);
     text = json_to_string(msg_node, FALSE);
+    /* QMP is UTF-8: a non-UTF-8 name must not reach the daemon mangled. */
+    if (!g_utf8_validate(text, -1, NULL)) {
+        g_set_error(error, LM_QMP_ERROR, LM_QMP_ERROR_INVALID,
+                    "%s: an argument is not valid UTF-8", command);
+        return NULL;
+    }
 
     if (!qmp_write_line(qmp, text, deadline, error)) {
         g_prefix_error(error, "%s: ", command);
