@@ -967,12 +967,19 @@ static int run_command(const Command *cmd, int argc, char **argv)
     return cmd->run(argc, argv);
 }
 
+/* Names are UTF-8 and go out as they came in, whatever the locale. */
+static void print_raw(const char *text)
+{
+    fputs(text, stderr);
+}
+
 int main(int argc, char **argv)
 {
     g_autoptr(GOptionContext) ctx = g_option_context_new("COMMAND [ARGS...]");
     g_autofree char *summary = commands_summary();
     g_autoptr(GError) err = NULL;
 
+    g_set_printerr_handler(print_raw);
     g_option_context_set_summary(ctx, "Live block operations (commit, pull, "
                                  "copy, snapshot) on the disks of a "
                                  "qemu-storage-daemon, the way virsh does "

@@ -226,12 +226,19 @@ static LmLayer *layer_new(BlockGraph *g, const char *node, guint index)
     JsonObject *info = json_object_get_object_member(g->nodes_by_name, node);
     JsonObject *image = json_object_get_object_member(info, "image");
     LmLayer *layer = g_new0(LmLayer, 1);
+    JsonObject *file_info;
 
     layer->index = index;
     layer->node_name = g_strdup(node);
-    layer->filename = g_strdup(json_object_get_string_member(info, "file"));
     layer->format = g_strdup(json_object_get_string_member(info, "drv"));
     layer->file_node_name = g_strdup(graph_child(g, node, "file"));
+    /* A format node's own name turns into "json:{...}" once its backing
+     * differs from its header's; the protocol node keeps the plain path. */
+    file_info = layer->file_node_name
+        ? json_object_get_object_member(g->nodes_by_name,
+                                        layer->file_node_name) : NULL;
+    layer->filename = g_strdup(json_object_get_string_member(
+        file_info ? file_info : info, "file"));
     layer->read_only = json_object_get_boolean_member_with_default(info, "ro",
                                                                    FALSE);
     layer->virtual_size = json_object_get_int_member_with_default(
@@ -371,6 +378,9 @@ static gboolean relative_name_matches(LmChain *chain, LmLayer *layer,
     above = lm_chain_layer(chain, layer->index - 1);
     if (g_strcmp0(above->backing, spec) == 0) {
         return TRUE;
+    }
+    if (!g_path_is_absolute(above->filename)) {
+        return FALSE;
     }
     dir = g_path_get_dirname(above->filename);
     resolved = g_canonicalize_filename(spec, dir);
