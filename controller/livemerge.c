@@ -425,7 +425,7 @@ static int wait_job(LmQmp *qmp, LmStarted *started, const char *label,
             }
             goto out;
         }
-        if (!lm_job_abort(qmp, started->disk, ending == END_PIVOT, &err) ||
+        if (!lm_disk_job_abort(qmp, started->disk, ending == END_PIVOT, &err) ||
             !wait_for(job, LM_JOB_COMPLETED, deadline, &ws, &err)) {
             goto out;
         }
@@ -763,7 +763,7 @@ static int blockjob_info(LmQmp *qmp, const char *disk)
 static int blockjob_abort(LmQmp *qmp, const char *disk)
 {
     g_autoptr(GError) err = NULL;
-    g_autofree char *job_id = lm_job_abort(qmp, disk, opt_pivot, &err);
+    g_autofree char *job_id = lm_disk_job_abort(qmp, disk, opt_pivot, &err);
     g_autoptr(LmJob) job = NULL;
 
     if (!job_id) {
@@ -796,6 +796,29 @@ static int blockjob_abort(LmQmp *qmp, const char *disk)
     return EXIT_OK;
 }
 
+static int blockjob_group_pivot(LmQmp *qmp, const char *const *disks)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GPtrArray) job_ids = lm_group_pivot(qmp, disks, &err);
+
+    if (!job_ids) {
+        return fail(err);
+    }
+    for (guint i = 0; i < job_ids->len && !opt_async; i++) {
+        g_autoptr(LmJob) job = lm_job_new(qmp, job_ids->pdata[i]);
+
+        if (!lm_job_wait(job, LM_JOB_COMPLETED, 0, NULL, NULL, &err)) {
+            return fail(err);
+        }
+    }
+    if (opt_json) {
+        printf("{\"pivoted\": %u}\n", job_ids->len);
+    } else {
+        printf("Pivoted %u disks together\n", job_ids->len);
+    }
+    return EXIT_OK;
+}
+
 static int cmd_blockjob(int argc, char **argv)
 {
     g_autoptr(LmQmp) qmp = NULL;
@@ -819,8 +842,8 @@ static int cmd_blockjob(int argc, char **argv)
     if (argc > 2 && !(opt_pivot && !opt_abort && modes == 0)) {
         return usage_error("several disks only with --pivot (a group pivot)");
     }
-    if (opt_async && !opt_abort) {
-        return usage_error("--async goes with --abort");
+    if (opt_async && !opt_abort && !opt_pivot) {
+        return usage_error("--async goes with --abort or --pivot");
     }
     if (opt_pivot && modes == 0) {
         opt_abort = argc == 2;
@@ -833,22 +856,16 @@ static int cmd_blockjob(int argc, char **argv)
         return code;
     }
     if (argc > 2) {
-        if (!lm_group_pivot(qmp, (const char *const *)argv + 1, &err)) {
-            return fail(err);
-        }
-        if (!opt_json) {
-            printf("Pivoted %d disks together\n", argc - 1);
-        }
-        return EXIT_OK;
+        return blockjob_group_pivot(qmp, (const char *const *)argv + 1);
     }
     if (opt_abort) {
         return blockjob_abort(qmp, argv[1]);
     }
     if (opt_bandwidth) {
-        if (!lm_job_set_bandwidth(qmp, argv[1], &bw, &err)) {
+        if (!lm_disk_job_set_bandwidth(qmp, argv[1], &bw, &err)) {
             return fail(err);
         }
-        return EXIT_OK;
+        return blockjob_info(qmp, argv[1]);
     }
     return blockjob_info(qmp, argv[1]);
 }
@@ -864,11 +881,9 @@ static int cmd_snapshot(int argc, char **argv)
     if (argc < 2) {
         return usage_error("needs DISK=FILE (one per disk)");
     }
-    if (opt_quiesce) {
-        /* Freezing needs the guest agent, which a storage daemon's guest
-         * reaches over its own channel; not supported by this build. */
-        return usage_error("--quiesce is not supported yet (the guest agent "
-                           "client is missing); snapshot without it");
+    if (opt_quiesce != (opt_guest_agent != NULL)) {
+        return usage_error("--quiesce and --guest-agent SOCKET go together "
+                           "(the agent is how the guest gets frozen)");
     }
     targets = g_new0(LmSnapshotTarget, argc - 1);
     for (int i = 1; i < argc; i++) {
@@ -888,7 +903,10 @@ static int cmd_snapshot(int argc, char **argv)
     if (!qmp) {
         return code;
     }
-    if (!lm_snapshot(qmp, targets, argc - 1, &err)) {
+    if (!check_utf8("--guest-agent", opt_guest_agent, &code)) {
+        return code;
+    }
+    if (!lm_snapshot(qmp, targets, argc - 1, opt_guest_agent, &err)) {
         return fail(err);
     }
     if (opt_json) {

@@ -10,6 +10,7 @@
 
 #include "lm-ops.h"
 #include "lm-error.h"
+#include "lm-quiesce.h"
 
 #include <errno.h>
 #include <string.h>
@@ -673,8 +674,8 @@ char *lm_disk_job(LmQmp *qmp, const char *disk, GError **error)
     return g_strdup(chain->jobs->pdata[0]);
 }
 
-char *lm_job_abort(LmQmp *qmp, const char *disk, gboolean pivot,
-                   GError **error)
+char *lm_disk_job_abort(LmQmp *qmp, const char *disk, gboolean pivot,
+                        GError **error)
 {
     g_autofree char *job_id = lm_disk_job(qmp, disk, error);
     g_autoptr(JsonObject) args = json_object_new();
@@ -706,8 +707,9 @@ char *lm_job_abort(LmQmp *qmp, const char *disk, gboolean pivot,
     return g_steal_pointer(&job_id);
 }
 
-gboolean lm_job_set_bandwidth(LmQmp *qmp, const char *disk,
-                              const LmBandwidth *bandwidth, GError **error)
+gboolean lm_disk_job_set_bandwidth(LmQmp *qmp, const char *disk,
+                                   const LmBandwidth *bandwidth,
+                                   GError **error)
 {
     g_autofree char *job_id = NULL;
     g_autoptr(JsonObject) args = json_object_new();
@@ -729,25 +731,31 @@ gboolean lm_job_set_bandwidth(LmQmp *qmp, const char *disk,
     return TRUE;
 }
 
-gboolean lm_group_pivot(LmQmp *qmp, const char *const *disks, GError **error)
+GPtrArray *lm_group_pivot(LmQmp *qmp, const char *const *disks,
+                          GError **error)
 {
     g_autoptr(JsonObject) args = json_object_new();
+    g_autoptr(GPtrArray) job_ids = g_ptr_array_new_with_free_func(g_free);
     JsonArray *ids = json_array_new();
 
     json_object_set_array_member(args, "job-ids", ids);
     if (!require_command(qmp, "livemerge-complete", "a group pivot "
                          "(or pivot each disk alone)", error)) {
-        return FALSE;
+        return NULL;
     }
     for (guint i = 0; disks[i]; i++) {
-        g_autofree char *job_id = lm_disk_job(qmp, disks[i], error);
+        char *job_id = lm_disk_job(qmp, disks[i], error);
 
         if (!job_id) {
-            return FALSE;
+            return NULL;
         }
+        g_ptr_array_add(job_ids, job_id);
         json_array_add_string_element(ids, job_id);
     }
-    return lm_qmp_run(qmp, "livemerge-complete", args, error);
+    if (!lm_qmp_run(qmp, "livemerge-complete", args, error)) {
+        return NULL;
+    }
+    return g_steal_pointer(&job_ids);
 }
 
 /* Is @path the file of any node in the daemon? */
@@ -849,8 +857,8 @@ static void drop_overlays(LmQmp *qmp, GPtrArray *nodes, GPtrArray *files)
     }
 }
 
-gboolean lm_snapshot(LmQmp *qmp, const LmSnapshotTarget *targets,
-                     guint n_targets, GError **error)
+static gboolean snapshot_now(LmQmp *qmp, const LmSnapshotTarget *targets,
+                             guint n_targets, GError **error)
 {
     g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) file_nodes = g_ptr_array_new_with_free_func(g_free);
@@ -917,4 +925,29 @@ gboolean lm_snapshot(LmQmp *qmp, const LmSnapshotTarget *targets,
         return FALSE;
     }
     return TRUE;
+}
+
+gboolean lm_snapshot(LmQmp *qmp, const LmSnapshotTarget *targets,
+                     guint n_targets, const char *guest_agent,
+                     GError **error)
+{
+    g_autoptr(GError) thaw_err = NULL;
+    LmQmp *agent = NULL;
+    gboolean ok;
+
+    if (guest_agent) {
+        agent = lm_quiesce_freeze(guest_agent, error);
+        if (!agent) {
+            return FALSE;
+        }
+    }
+    ok = snapshot_now(qmp, targets, n_targets, error);
+    if (agent && !lm_quiesce_thaw(agent, &thaw_err)) {
+        if (ok) {
+            g_propagate_error(error, g_steal_pointer(&thaw_err));
+            return FALSE;
+        }
+        g_warning("%s", thaw_err->message);
+    }
+    return ok;
 }

@@ -97,13 +97,19 @@ char *lm_disk_job(LmQmp *qmp, const char *disk, GError **error);
  * the job must be READY); without, cancel (a READY copy or active commit
  * then ends keeping the current image).  Returns the job id.
  */
-char *lm_job_abort(LmQmp *qmp, const char *disk, gboolean pivot,
-                   GError **error);
-gboolean lm_job_set_bandwidth(LmQmp *qmp, const char *disk,
-                              const LmBandwidth *bandwidth, GError **error);
+char *lm_disk_job_abort(LmQmp *qmp, const char *disk, gboolean pivot,
+                        GError **error);
+gboolean lm_disk_job_set_bandwidth(LmQmp *qmp, const char *disk,
+                                   const LmBandwidth *bandwidth,
+                                   GError **error);
 
-/* Pivot the READY jobs of @disks together (the plugin's livemerge-complete). */
-gboolean lm_group_pivot(LmQmp *qmp, const char *const *disks, GError **error);
+/*
+ * Pivot the READY jobs of @disks (NULL-terminated) together, with the
+ * plugin's livemerge-complete.  Returns their job ids (GPtrArray of char *),
+ * to wait on.
+ */
+GPtrArray *lm_group_pivot(LmQmp *qmp, const char *const *disks,
+                          GError **error);
 
 /*
  * After a copy ended without a pivot: remove the copy's nodes from the
@@ -129,9 +135,12 @@ typedef struct {
  * Disk-only external snapshot of every target at once: each overlay is
  * created through the daemon (qcow2, backing = the disk's active layer),
  * added, and made the active layer in one transaction (all or none).
+ * With @guest_agent (a QEMU guest agent socket, nullable), the guest's
+ * filesystems are frozen around it and thawed on every path.
  */
 gboolean lm_snapshot(LmQmp *qmp, const LmSnapshotTarget *targets,
-                     guint n_targets, GError **error);
+                     guint n_targets, const char *guest_agent,
+                     GError **error);
 
 G_END_DECLS
 

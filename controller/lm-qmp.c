@@ -298,14 +298,13 @@ static gboolean reply_has_id(JsonObject *reply, gint64 id)
            json_node_get_int(id_node) == id;
 }
 
-LmQmp *lm_qmp_connect(const char *socket_path, int timeout_ms,
-                      GError **error)
+/* Connect, retrying while the daemon starts; @deadline in *deadline. */
+static LmQmp *qmp_open(const char *socket_path, int timeout_ms,
+                       gint64 *deadline_out, GError **error)
 {
     g_autoptr(GSocketClient) client = g_socket_client_new();
     g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(socket_path);
     g_autoptr(LmQmp) qmp = g_new0(LmQmp, 1);
-    g_autoptr(JsonObject) greeting = NULL;
-    g_autoptr(JsonNode) caps = NULL;
     gint64 deadline;
 
     qmp->timeout_ms = LM_QMP_DEFAULT_TIMEOUT_MS;
@@ -334,6 +333,22 @@ LmQmp *lm_qmp_connect(const char *socket_path, int timeout_ms,
     qmp->socket = g_socket_connection_get_socket(qmp->conn);
     g_socket_set_blocking(qmp->socket, FALSE);
 
+    *deadline_out = deadline;
+    return g_steal_pointer(&qmp);
+}
+
+LmQmp *lm_qmp_connect(const char *socket_path, int timeout_ms,
+                      GError **error)
+{
+    g_autoptr(JsonObject) greeting = NULL;
+    g_autoptr(JsonNode) caps = NULL;
+    gint64 deadline;
+    g_autoptr(LmQmp) qmp = qmp_open(socket_path, timeout_ms, &deadline,
+                                    error);
+
+    if (!qmp) {
+        return NULL;
+    }
     greeting = qmp_read_message(qmp, deadline, error);
     if (!greeting) {
         g_prefix_error(error, "reading QMP greeting: ");
@@ -351,6 +366,35 @@ LmQmp *lm_qmp_connect(const char *socket_path, int timeout_ms,
     caps = lm_qmp_execute(qmp, "qmp_capabilities", NULL, error);
     if (!caps) {
         g_prefix_error(error, "qmp_capabilities: ");
+        return NULL;
+    }
+    return g_steal_pointer(&qmp);
+}
+
+LmQmp *lm_qmp_connect_agent(const char *socket_path, int timeout_ms,
+                            GError **error)
+{
+    gint64 deadline;
+    g_autoptr(LmQmp) qmp = qmp_open(socket_path, timeout_ms, &deadline,
+                                    error);
+    g_autoptr(JsonObject) args = json_object_new();
+    g_autoptr(JsonNode) ret = NULL;
+    gint64 token = g_random_int_range(1, G_MAXINT32);
+
+    if (!qmp) {
+        return NULL;
+    }
+    /* No greeting; guest-sync flushes what an earlier client left. */
+    json_object_set_int_member(args, "id", token);
+    ret = lm_qmp_execute(qmp, "guest-sync", args, error);
+    if (!ret) {
+        g_prefix_error(error, "guest agent at %s: ", socket_path);
+        return NULL;
+    }
+    if (!JSON_NODE_HOLDS_VALUE(ret) || json_node_get_int(ret) != token) {
+        g_set_error(error, LM_QMP_ERROR, LM_QMP_ERROR_PROTOCOL,
+                    "guest agent at %s: guest-sync answered with another "
+                    "token", socket_path);
         return NULL;
     }
     return g_steal_pointer(&qmp);

@@ -58,6 +58,13 @@ typedef struct LmQmp LmQmp;
  */
 LmQmp *lm_qmp_connect(const char *socket_path, int timeout_ms,
                       GError **error);
+/*
+ * Connect to a QEMU guest agent socket (no greeting, no capabilities;
+ * guest-sync first, so replies meant for an earlier client are skipped).
+ */
+LmQmp *lm_qmp_connect_agent(const char *socket_path, int timeout_ms,
+                            GError **error);
+
 void lm_qmp_free(LmQmp *qmp);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(LmQmp, lm_qmp_free)
 

@@ -792,6 +792,113 @@ static void test_repeat(void)
     stop_and_check(d, (const char *const[]){ "base.qcow2", NULL });
 }
 
+/* --quiesce needs the agent; a missing agent fails before any change. */
+static void test_quiesce_args(void)
+{
+    g_autoptr(Daemon) d = daemon_start(LM_TEST_QSD_DEFAULT);
+    g_autoptr(LmChain) chain = NULL;
+    g_autofree char *spec = NULL;
+
+    add_disk(d, "vda", "base.qcow2");
+    spec = g_strdup_printf("vda=%s/snap.qcow2", d->dir);
+    cli_fails(d, 2, "--quiesce and --guest-agent SOCKET go together",
+              "snapshot", spec, "--quiesce");
+    cli_fails(d, 1, "no guest agent socket /nonexistent/qga.sock",
+              "snapshot", spec, "--quiesce", "--guest-agent",
+              "/nonexistent/qga.sock");
+    chain = read_chain(d, "vda");
+    g_assert_cmpuint(chain->layers->len, ==, 1);
+}
+
+/* blockjob --pivot DISK DISK: both disks' jobs pivot together. */
+static void test_group_pivot(void)
+{
+    g_autoptr(Daemon) d = daemon_start(LM_TEST_QSD_DEFAULT);
+    g_autoptr(LmChain) a = NULL;
+    g_autoptr(LmChain) b = NULL;
+
+    add_disk(d, "vda", "a.qcow2");
+    add_disk(d, "vdb", "b.qcow2");
+    snapshot(d, "vda", "a-snap.qcow2");
+    snapshot(d, "vdb", "b-snap.qcow2");
+    cli_ok(d, "blockcommit", "vda", "--active", "--wait");
+    cli_ok(d, "blockcommit", "vdb", "--active", "--wait");
+    if (!have_command(d, "livemerge-complete")) {
+        cli_fails(d, 1, "the livemerge plugin in this daemon has no "
+                  "livemerge-complete", "blockjob", "--pivot", "vda", "vdb");
+        cli_ok(d, "blockjob", "vda", "--pivot");
+        cli_ok(d, "blockjob", "vdb", "--pivot");
+    } else {
+        cli_ok(d, "blockjob", "--pivot", "vda", "vdb");
+    }
+    a = read_chain(d, "vda");
+    b = read_chain(d, "vdb");
+    g_assert_cmpuint(a->layers->len, ==, 1);
+    g_assert_cmpuint(b->layers->len, ==, 1);
+    lm_test_qsd_stop(d->qsd);
+    for (guint i = 0; i < 2; i++) {
+        g_autofree char *path = image_path(d, i ? "b.qcow2" : "a.qcow2");
+
+        lm_test_image_check(path);
+    }
+}
+
+typedef struct {
+    double percent;
+    guint ticks;
+} WatchState;
+
+static gboolean watch_tick(LmJob *job, gpointer data)
+{
+    WatchState *ws = data;
+    const LmJobInfo *info = lm_job_info(job);
+
+    g_assert_cmpfloat(info->percent, >=, ws->percent);
+    g_assert_cmpfloat(info->percent, <=, 100.0);
+    g_assert_cmpuint(info->offset, <=, info->len);
+    ws->percent = info->percent;
+    ws->ticks++;
+    return TRUE;
+}
+
+/* The library's job watcher on a paced commit: progress only forwards,
+ * READY then the end, as the library reports it. */
+static void test_job_watcher(void)
+{
+    g_autoptr(Daemon) d = three_layers(LM_TEST_QSD_DEFAULT);
+    g_autoptr(LmStarted) started = NULL;
+    g_autoptr(LmJob) job = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *aborted = NULL;
+    WatchState ws = { 0 };
+    LmCommitArgs args = {
+        .disk = "vda", .active = TRUE,
+        .bandwidth = { .value = 4 },
+    };
+
+    started = lm_commit_start(d->qmp, &args, &err);
+    g_assert_no_error(err);
+    g_assert_true(started->needs_pivot);
+    g_assert_cmpuint(started->leaving->len, ==, 2);
+    job = lm_job_new(d->qmp, started->job_id);
+    lm_job_wait(job, LM_JOB_READY, 0, watch_tick, &ws, &err);
+    g_assert_no_error(err);
+    g_assert_cmpint(lm_job_info(job)->state, ==, LM_JOB_READY);
+    g_assert_cmpfloat(lm_job_info(job)->percent, ==, 100.0);
+    g_assert_cmpstr(lm_job_info(job)->type, ==, "commit");
+    g_assert_cmpuint(ws.ticks, >, 0);
+    /* a READY job asked to keep its overlay completes */
+    aborted = lm_disk_job_abort(d->qmp, "vda", FALSE, &err);
+    g_assert_no_error(err);
+    g_assert_cmpstr(aborted, ==, started->job_id);
+    lm_job_wait(job, LM_JOB_COMPLETED, 0, watch_tick, &ws, &err);
+    g_assert_no_error(err);
+    g_assert_cmpint(lm_job_info(job)->state, ==, LM_JOB_COMPLETED);
+    guest_verify(d);
+    stop_and_check(d, (const char *const[]){ "base.qcow2", "mid.qcow2",
+                                             "top.qcow2", NULL });
+}
+
 int main(int argc, char **argv)
 {
     static const char *const engines[] = { "livemerge", "native" };
@@ -822,6 +929,9 @@ int main(int argc, char **argv)
     g_test_add_func("/cli/sigint", test_sigint);
     g_test_add_func("/cli/progress-pty", test_progress_pty);
     g_test_add_func("/cli/snapshot-group", test_snapshot_group);
+    g_test_add_func("/cli/quiesce-args", test_quiesce_args);
+    g_test_add_func("/cli/group-pivot", test_group_pivot);
+    g_test_add_func("/cli/job-watcher", test_job_watcher);
     g_test_add_func("/cli/repeat", test_repeat);
     return g_test_run();
 }
