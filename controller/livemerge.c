@@ -963,11 +963,12 @@ static char *commands_summary(void)
 
 static int run_command(const Command *cmd, int argc, char **argv)
 {
-    g_autofree char *param = g_strdup_printf("%s %s", cmd->name, cmd->args);
-    g_autoptr(GOptionContext) ctx = g_option_context_new(param);
+    g_autofree char *prgname = g_strdup_printf("livemerge %s", cmd->name);
+    g_autoptr(GOptionContext) ctx = g_option_context_new(cmd->args);
     g_autoptr(GError) err = NULL;
 
     current_command = cmd;
+    g_set_prgname(prgname);
     g_option_context_set_summary(ctx, cmd->summary);
     g_option_context_add_main_entries(ctx, cmd->entries, NULL);
     g_option_context_add_main_entries(ctx, common_entries, NULL);
@@ -998,6 +999,7 @@ int main(int argc, char **argv)
     g_autoptr(GError) err = NULL;
 
     g_set_printerr_handler(print_raw);
+    g_set_prgname("livemerge");
     g_option_context_set_summary(ctx, "Live block operations (commit, pull, "
                                  "copy, snapshot) on the disks of a "
                                  "qemu-storage-daemon, the way virsh does "

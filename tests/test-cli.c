@@ -899,6 +899,154 @@ static void test_job_watcher(void)
                                              "top.qcow2", NULL });
 }
 
+static gint compare_strings(gconstpointer a, gconstpointer b)
+{
+    return g_strcmp0(*(char *const *)a, *(char *const *)b);
+}
+
+/* The long options of @text's lines that start with "--" or "-x, --",
+ * as `livemerge CMD --help` and the man page's option lists show them. */
+static GPtrArray *options_in(const char *text, gboolean man)
+{
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    GPtrArray *opts = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GRegex) re = g_regex_new(
+        man ? "^(?:-[a-z] [A-Z]+, )?(--[a-z][a-z-]*)"
+            : "^  +(?:-[a-z], )?(--[a-z][a-z-]*)", 0, 0, NULL);
+
+    for (guint i = 0; lines[i]; i++) {
+        g_autoptr(GMatchInfo) m = NULL;
+
+        if (g_regex_match(re, lines[i], 0, &m)) {
+            char *opt = g_match_info_fetch(m, 1);
+
+            /* the common options have a section of their own */
+            if (g_str_equal(opt, "--help") || g_str_equal(opt, "--connect") ||
+                g_str_equal(opt, "--json")) {
+                g_free(opt);
+                continue;
+            }
+            g_ptr_array_add(opts, opt);
+        }
+    }
+    g_ptr_array_sort(opts, compare_strings);
+    return opts;
+}
+
+static char *join_options(GPtrArray *opts)
+{
+    g_ptr_array_add(opts, NULL);
+    return g_strjoinv(" ", (char **)opts->pdata);
+}
+
+/* The man page documents each command with the options --help shows. */
+static void test_manpage(void)
+{
+    static const char *const cmds[] = {
+        "disks", "chain", "blockcommit", "blockpull", "blockcopy",
+        "blockjob", "snapshot",
+    };
+    g_autofree char *man = NULL;
+    g_autofree char *top_help = NULL;
+    g_autoptr(GError) err = NULL;
+
+    g_file_get_contents(LIVEMERGE_MAN_SRC, &man, NULL, &err);
+    g_assert_no_error(err);
+    g_assert_cmpint(run_cli(NULL, &top_help, NULL, "--help"), ==, 0);
+    for (guint i = 0; i < G_N_ELEMENTS(cmds); i++) {
+        g_autofree char *help = NULL;
+        g_autofree char *header = g_strdup_printf("\n%s\n", cmds[i]);
+        g_autofree char *listed = g_strdup_printf("  %s ", cmds[i]);
+        const char *start = strstr(man, header);
+        const char *end;
+        g_autofree char *section = NULL;
+        g_autoptr(GPtrArray) from_help = NULL;
+        g_autoptr(GPtrArray) from_man = NULL;
+        g_autofree char *a = NULL;
+        g_autofree char *b = NULL;
+
+        g_assert_nonnull(strstr(top_help, listed));
+        g_assert_nonnull(start);
+        start += strlen(header);
+        /* up to the next section: a title line over a "---" line */
+        end = strstr(start + 1, "\n---");
+        if (end) {
+            end = g_strrstr_len(start, end - start, "\n");
+        }
+        section = end ? g_strndup(start, end - start) : g_strdup(start);
+        g_assert_cmpint(run_cli(NULL, &help, NULL, cmds[i], "--help"), ==,
+                        0);
+        from_help = options_in(help, FALSE);
+        from_man = options_in(section, TRUE);
+        a = join_options(from_help);
+        b = join_options(from_man);
+        g_test_message("%s: --help: %s; man: %s", cmds[i], a, b);
+        g_assert_cmpstr(a, ==, b);
+    }
+    /* the exit codes --help gives are the ones the man page documents */
+    g_assert_nonnull(strstr(top_help, "0 done, 1 refused or failed, 2 bad "
+                                      "command line, 3 cannot connect, 4 "
+                                      "--timeout expired (job aborted), 5 "
+                                      "interrupted (job aborted)"));
+    for (int code = 0; code <= 5; code++) {
+        g_autofree char *item = g_strdup_printf("\n%d\n    ", code);
+
+        g_assert_nonnull(strstr(man, item));
+    }
+}
+
+/* Completions of @words (the last one being completed), one per line. */
+static char *complete(const char *const *words)
+{
+    g_autoptr(GString) script = g_string_new(NULL);
+    g_autofree char *out = NULL;
+    g_autoptr(GError) err = NULL;
+    guint n = 0;
+    int status;
+
+    g_string_append_printf(script, "source '%s'; COMP_WORDS=(",
+                           LIVEMERGE_COMPLETION);
+    for (; words[n]; n++) {
+        g_autofree char *q = g_shell_quote(words[n]);
+
+        g_string_append_printf(script, "%s ", q);
+    }
+    g_string_append_printf(script, "); COMP_CWORD=%u; _livemerge; "
+                           "printf '%%s\\n' \"${COMPREPLY[@]}\"", n - 1);
+    g_spawn_sync(NULL, (char *[]){ "bash", "-c", script->str, NULL }, NULL,
+                 G_SPAWN_SEARCH_PATH, NULL, NULL, &out, NULL, &status, &err);
+    g_assert_no_error(err);
+    g_assert_true(g_spawn_check_wait_status(status, NULL));
+    return g_steal_pointer(&out);
+}
+
+#define completions(...) complete((const char *const[]){ __VA_ARGS__, NULL })
+
+static void test_completion(void)
+{
+    g_autoptr(Daemon) d = daemon_start(LM_TEST_QSD_DEFAULT);
+    g_autofree char *cmds = NULL;
+    g_autofree char *opts = NULL;
+    g_autofree char *disks = NULL;
+    g_autofree char *snap = NULL;
+
+    add_disk(d, "vda", "a.qcow2");
+    add_disk(d, "vdb", "b.qcow2");
+    cmds = completions(LIVEMERGE_CLI, "block");
+    g_assert_cmpstr(cmds, ==, "blockcommit\nblockpull\nblockcopy\n"
+                              "blockjob\n");
+    opts = completions(LIVEMERGE_CLI, "blockcommit", "vda", "--ke");
+    g_assert_cmpstr(opts, ==, "--keep-overlay\n--keep-relative\n");
+    disks = completions(LIVEMERGE_CLI, "--connect", d->cli_sock,
+                        "blockcommit", "vd");
+    /* the daemon's order */
+    g_assert_true(g_str_equal(disks, "vda\nvdb\n") ||
+                  g_str_equal(disks, "vdb\nvda\n"));
+    snap = completions(LIVEMERGE_CLI, "--connect", d->cli_sock, "snapshot",
+                       "vdb");
+    g_assert_cmpstr(snap, ==, "vdb=\n");
+}
+
 int main(int argc, char **argv)
 {
     static const char *const engines[] = { "livemerge", "native" };
@@ -932,6 +1080,8 @@ int main(int argc, char **argv)
     g_test_add_func("/cli/quiesce-args", test_quiesce_args);
     g_test_add_func("/cli/group-pivot", test_group_pivot);
     g_test_add_func("/cli/job-watcher", test_job_watcher);
+    g_test_add_func("/cli/manpage", test_manpage);
+    g_test_add_func("/cli/completion", test_completion);
     g_test_add_func("/cli/repeat", test_repeat);
     return g_test_run();
 }
