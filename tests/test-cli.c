@@ -417,46 +417,50 @@ static void test_no_plugin(void)
 }
 
 /* Intermediate commit: keep-relative, delete, both engines. */
-static void test_commit_intermediate(gconstpointer engine)
+/* vda: base.qcow2 <- mid.qcow2 <- top.qcow2 with relative backing strings,
+ * as qemu-img writes them, guest data in base and mid. */
+static Daemon *relative_layers(void)
 {
-    g_autoptr(Daemon) d = daemon_start(LM_TEST_QSD_DEFAULT);
-    g_autoptr(LmChain) chain = NULL;
-    g_autofree char *out = NULL;
-    g_autofree char *mid = NULL;
-    g_autofree char *top = NULL;
+    Daemon *d = daemon_start(LM_TEST_QSD_DEFAULT);
+    g_autofree char *mid = image_path(d, "mid.qcow2");
+    g_autofree char *top = image_path(d, "top.qcow2");
+    g_autoptr(GError) err = NULL;
 
-    /* relative backing strings, as qemu-img writes them */
     add_disk(d, "vda", "base.qcow2");
-    mid = image_path(d, "mid.qcow2");
-    top = image_path(d, "top.qcow2");
     guest_connect(d, "vda");
     guest_write(d, 0, 512);
     lm_test_guest_disconnect(d->guest);
-    {
-        g_autoptr(GError) err = NULL;
-
-        lm_qmp_runf(d->qmp, &err, "block-export-del", "{\"id\": \"vda\"}");
-        g_assert_no_error(err);
-        lm_qmp_runf(d->qmp, &err, "blockdev-del", "{\"node-name\": \"base\"}");
-        g_assert_no_error(err);
-        lm_test_qemu_img("create", "-q", "-f", "qcow2", "-b", "base.qcow2",
-                         "-F", "qcow2", mid, NULL);
-        lm_test_qemu_io(mid, "qcow2", "write -P 0x11 1M 1M", NULL);
-        lm_test_qemu_img("create", "-q", "-f", "qcow2", "-b", "mid.qcow2",
-                         "-F", "qcow2", top, NULL);
-        lm_qmp_runf(d->qmp, &err, "blockdev-add",
-                    "{\"driver\": \"qcow2\", \"node-name\": \"top\", "
-                    "\"file\": {\"driver\": \"file\", \"filename\": \"%s\"}}",
-                    top);
-        g_assert_no_error(err);
-        lm_test_qsd_export(d->qsd, "top", "vda", &err);
-        g_assert_no_error(err);
-        /* the model: blocks 256..511 now hold 0x11 in mid: rewrite them */
-        lm_test_guest_connect(d->guest, lm_test_qsd_nbd_socket(d->qsd), "vda",
-                              &err);
-        g_assert_no_error(err);
-    }
+    lm_qmp_runf(d->qmp, &err, "block-export-del", "{\"id\": \"vda\"}");
+    g_assert_no_error(err);
+    lm_qmp_runf(d->qmp, &err, "blockdev-del", "{\"node-name\": \"base\"}");
+    g_assert_no_error(err);
+    lm_test_qemu_img("create", "-q", "-f", "qcow2", "-b", "base.qcow2",
+                     "-F", "qcow2", mid, NULL);
+    lm_test_qemu_io(mid, "qcow2", "write -P 0x11 1M 1M", NULL);
+    lm_test_qemu_img("create", "-q", "-f", "qcow2", "-b", "mid.qcow2",
+                     "-F", "qcow2", top, NULL);
+    lm_qmp_runf(d->qmp, &err, "blockdev-add",
+                "{\"driver\": \"qcow2\", \"node-name\": \"top\", "
+                "\"file\": {\"driver\": \"file\", \"filename\": \"%s\"}}",
+                top);
+    g_assert_no_error(err);
+    lm_test_qsd_export(d->qsd, "top", "vda", &err);
+    g_assert_no_error(err);
+    lm_test_guest_connect(d->guest, lm_test_qsd_nbd_socket(d->qsd), "vda",
+                          &err);
+    g_assert_no_error(err);
+    /* the model: blocks 256..511 hold 0x11 from mid now: rewrite them */
     guest_write(d, 256, 256);
+    return d;
+}
+
+static void test_commit_intermediate(gconstpointer engine)
+{
+    g_autoptr(Daemon) d = relative_layers();
+    g_autoptr(LmChain) chain = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *mid = image_path(d, "mid.qcow2");
+
     g_assert_cmpint(run_cli(d, &out, NULL, "blockcommit", "vda", "--top",
                             "mid.qcow2", "--keep-relative", "--delete",
                             "--wait", "--json", "--engine", engine), ==, 0);
@@ -1047,6 +1051,80 @@ static void test_completion(void)
     g_assert_cmpstr(snap, ==, "vdb=\n");
 }
 
+/* blockpull --keep-relative keeps the backing string relative. */
+static void test_pull_relative(gconstpointer engine)
+{
+    g_autoptr(Daemon) d = relative_layers();
+    g_autoptr(LmChain) chain = NULL;
+
+    if (g_str_equal(engine, "livemerge") &&
+        !have_command(d, "livemerge-stream")) {
+        return;
+    }
+    cli_ok(d, "blockpull", "vda", "--base", "vda[2]", "--keep-relative",
+           "--wait", "--engine", engine);
+    chain = read_chain(d, "vda");
+    g_assert_cmpuint(chain->layers->len, ==, 2);
+    g_assert_cmpstr(lm_chain_active(chain)->backing, ==, "base.qcow2");
+    guest_verify(d);
+    stop_and_check(d, (const char *const[]){ "base.qcow2", "top.qcow2",
+                                             NULL });
+}
+
+/* The flags the other cases leave out. */
+static void test_more_flags(void)
+{
+    g_autoptr(Daemon) d = three_layers(LM_TEST_QSD_DEFAULT);
+    g_autoptr(LmChain) chain = NULL;
+    g_autofree char *reuse = NULL;
+    g_autofree char *bad = NULL;
+
+    /* --shallow: top's own backing image is the base */
+    cli_ok(d, "blockcommit", "vda", "--top", "vda[1]", "--shallow",
+           "--wait");
+    chain = read_chain(d, "vda");
+    g_assert_cmpuint(chain->layers->len, ==, 2);
+    g_clear_pointer(&chain, lm_chain_free);
+    guest_verify(d);
+
+    /* --copy-mode is the livemerge engine's */
+    cli_fails(d, 1, "--copy-mode is for --engine livemerge", "blockcommit",
+              "vda", "--active", "--copy-mode", "background", "--engine",
+              "native");
+    cli_ok(d, "blockcommit", "vda", "--active", "--keep-overlay",
+           "--copy-mode", "write-blocking");
+    guest_verify(d);
+
+    /* --timeout --async: abort requested, not waited for; exit 4 */
+    cli_fails(d, 4, "abort of job", "blockcommit", "vda", "--active",
+              "--bandwidth", "1", "--bytes", "--timeout", "1", "--async");
+    for (;;) {
+        g_autoptr(LmChain) c = read_chain(d, "vda");
+
+        if (!c->jobs->len) {
+            break;
+        }
+        g_usleep(20 * 1000);
+    }
+
+    /* --reuse-external --format: copy into an image made beforehand */
+    reuse = image_path(d, "reuse.qcow2");
+    lm_test_image_create(reuse, &(LmTestImageOpts){ .size = "16M" });
+    cli_ok(d, "blockcopy", "vda", reuse, "--reuse-external", "--format",
+           "qcow2", "--pivot", "--engine", "native");
+    chain = read_chain(d, "vda");
+    g_assert_cmpstr(lm_chain_active(chain)->filename, ==, reuse);
+    g_assert_cmpuint(chain->layers->len, ==, 1);
+    guest_verify(d);
+
+    /* a file name that is not UTF-8 never reaches the daemon */
+    bad = g_strdup_printf("vda=%s/bad\xff.qcow2", d->dir);
+    cli_fails(d, 2, "DISK=FILE", "snapshot", bad);
+    stop_and_check(d, (const char *const[]){ "reuse.qcow2", "base.qcow2",
+                                             "mid.qcow2", "top.qcow2",
+                                             NULL });
+}
+
 int main(int argc, char **argv)
 {
     static const char *const engines[] = { "livemerge", "native" };
@@ -1070,8 +1148,13 @@ int main(int argc, char **argv)
         g_test_add_data_func(p2, engines[i], test_commit_active_pivot);
         g_test_add_data_func(p3, engines[i], test_commit_active_keep);
         g_test_add_data_func(p4, engines[i], test_pull);
+        g_autofree char *p6 = g_strdup_printf("/cli/pull-relative/%s",
+                                              engines[i]);
+
         g_test_add_data_func(p5, engines[i], test_copy);
+        g_test_add_data_func(p6, engines[i], test_pull_relative);
     }
+    g_test_add_func("/cli/more-flags", test_more_flags);
     g_test_add_func("/cli/blockjob", test_blockjob);
     g_test_add_func("/cli/timeout", test_timeout);
     g_test_add_func("/cli/sigint", test_sigint);
