@@ -846,82 +846,136 @@ gboolean lm_delete_left_layers(LmQmp *qmp, LmStarted *started,
     return TRUE;
 }
 
-/* Remove the overlays added so far (snapshot failed: all or none). */
-static void drop_overlays(LmQmp *qmp, GPtrArray *nodes, GPtrArray *files)
+/* One disk's new overlay, from the check through the transaction. */
+typedef struct {
+    const char *disk;
+    char *path;
+    char *node;
+    char *file_node;
+    char *active_node;
+    gboolean added;           /* the daemon created and opened it */
+} Overlay;
+
+static void overlay_free(Overlay *o)
 {
-    for (guint i = 0; i < nodes->len; i++) {
-        blockdev_del(qmp, nodes->pdata[i], NULL);
-    }
-    for (guint i = 0; i < files->len; i++) {
-        blockdev_del(qmp, files->pdata[i], NULL);
-    }
+    g_free(o->path);
+    g_free(o->node);
+    g_free(o->file_node);
+    g_free(o->active_node);
+    g_free(o);
 }
 
-static gboolean snapshot_now(LmQmp *qmp, const LmSnapshotTarget *targets,
-                             guint n_targets, GError **error)
+/* Check every target before anything changes: disk, job, file, twice. */
+static GPtrArray *plan_overlays(LmQmp *qmp, const LmSnapshotTarget *targets,
+                                guint n_targets, GError **error)
 {
-    g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GPtrArray) file_nodes = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GPtrArray) actives = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(JsonObject) args = json_object_new();
-    JsonArray *actions = json_array_new();
+    g_autoptr(GPtrArray) overlays =
+        g_ptr_array_new_with_free_func((GDestroyNotify)overlay_free);
 
-    json_object_set_array_member(args, "actions", actions);
     for (guint i = 0; i < n_targets; i++) {
         const LmSnapshotTarget *t = &targets[i];
         g_autoptr(LmChain) chain = chain_for_new_job(qmp, t->disk, error);
-        g_autofree char *path = g_canonicalize_filename(t->file, NULL);
-        char *node = new_id("snap");
-        char *file_node = new_id("snap-file");
-        LmLayer *active;
+        Overlay *o;
 
-        g_ptr_array_add(nodes, node);
-        g_ptr_array_add(file_nodes, file_node);
         if (!chain) {
-            drop_overlays(qmp, nodes, file_nodes);
-            return FALSE;
+            return NULL;
         }
         for (guint j = 0; j < i; j++) {
             if (g_str_equal(targets[j].disk, t->disk)) {
                 g_set_error(error, LM_ERROR, LM_ERROR_INVALID,
                             "disk '%s' given twice; one overlay per disk",
                             t->disk);
-                drop_overlays(qmp, nodes, file_nodes);
-                return FALSE;
+                return NULL;
             }
         }
-        if (g_file_test(path, G_FILE_TEST_EXISTS) ||
-            chain_has_file(chain, path)) {
+        o = g_new0(Overlay, 1);
+        g_ptr_array_add(overlays, o);
+        o->disk = t->disk;
+        o->path = g_canonicalize_filename(t->file, NULL);
+        for (guint j = 0; j < i; j++) {
+            Overlay *other = overlays->pdata[j];
+
+            if (g_str_equal(other->path, o->path)) {
+                g_set_error(error, LM_ERROR, LM_ERROR_INVALID,
+                            "disks '%s' and '%s' given the same overlay '%s'",
+                            other->disk, t->disk, t->file);
+                return NULL;
+            }
+        }
+        /* blockdev-create would truncate an existing file */
+        if (g_file_test(o->path, G_FILE_TEST_EXISTS) ||
+            chain_has_file(chain, o->path)) {
             g_set_error(error, LM_ERROR, LM_ERROR_INVALID,
                         "disk '%s': overlay '%s' exists; remove it or choose "
                         "a new file", t->disk, t->file);
-            drop_overlays(qmp, nodes, file_nodes);
+            return NULL;
+        }
+        o->node = new_id("snap");
+        o->file_node = new_id("snap-file");
+        o->active_node = g_strdup(lm_chain_active(chain)->node_name);
+    }
+    return g_steal_pointer(&overlays);
+}
+
+/* Undo what the daemon made of the overlays (all or none). */
+static void drop_overlays(LmQmp *qmp, GPtrArray *overlays)
+{
+    for (guint i = 0; i < overlays->len; i++) {
+        Overlay *o = overlays->pdata[i];
+
+        if (o->added) {
+            blockdev_del(qmp, o->node, NULL);
+            blockdev_del(qmp, o->file_node, NULL);
+            /* plan_overlays() saw no file there: this one is ours */
+            g_unlink(o->path);
+        }
+    }
+}
+
+static gboolean add_overlays(LmQmp *qmp, GPtrArray *overlays, GError **error)
+{
+    for (guint i = 0; i < overlays->len; i++) {
+        Overlay *o = overlays->pdata[i];
+        g_autoptr(LmChain) chain = lm_chain_read(qmp, o->disk, error);
+        LmLayer *active;
+
+        if (!chain) {
             return FALSE;
         }
         active = lm_chain_active(chain);
-        g_ptr_array_add(actives, g_strdup(active->node_name));
-        if (!add_image(qmp, path, "qcow2", active->virtual_size, active, NULL,
-                       FALSE, node, file_node, error)) {
-            g_prefix_error(error, "disk '%s': ", t->disk);
-            g_ptr_array_remove_index(nodes, nodes->len - 1);
-            g_ptr_array_remove_index(file_nodes, file_nodes->len - 1);
-            drop_overlays(qmp, nodes, file_nodes);
+        if (!add_image(qmp, o->path, "qcow2", active->virtual_size, active,
+                       NULL, FALSE, o->node, o->file_node, error)) {
+            g_prefix_error(error, "disk '%s': ", o->disk);
+            /* a failed create may have left the file */
+            g_unlink(o->path);
             return FALSE;
         }
+        o->added = TRUE;
     }
-    for (guint i = 0; i < n_targets; i++) {
+    return TRUE;
+}
+
+/* Make every overlay its disk's active layer, in one transaction. */
+static gboolean switch_to_overlays(LmQmp *qmp, GPtrArray *overlays,
+                                   GError **error)
+{
+    g_autoptr(JsonObject) args = json_object_new();
+    JsonArray *actions = json_array_new();
+
+    json_object_set_array_member(args, "actions", actions);
+    for (guint i = 0; i < overlays->len; i++) {
+        Overlay *o = overlays->pdata[i];
         JsonObject *action = json_object_new();
         JsonObject *data = json_object_new();
 
         json_object_set_string_member(action, "type", "blockdev-snapshot");
-        json_object_set_string_member(data, "node", actives->pdata[i]);
-        json_object_set_string_member(data, "overlay", nodes->pdata[i]);
+        json_object_set_string_member(data, "node", o->active_node);
+        json_object_set_string_member(data, "overlay", o->node);
         json_object_set_object_member(action, "data", data);
         json_array_add_object_element(actions, action);
     }
     if (!lm_qmp_run(qmp, "transaction", args, error)) {
-        g_prefix_error(error, "snapshot: ");
-        drop_overlays(qmp, nodes, file_nodes);
+        g_prefix_error(error, "snapshot transaction: ");
         return FALSE;
     }
     return TRUE;
@@ -931,23 +985,38 @@ gboolean lm_snapshot(LmQmp *qmp, const LmSnapshotTarget *targets,
                      guint n_targets, const char *guest_agent,
                      GError **error)
 {
+    g_autoptr(GPtrArray) overlays = plan_overlays(qmp, targets, n_targets,
+                                                  error);
     g_autoptr(GError) thaw_err = NULL;
     LmQmp *agent = NULL;
     gboolean ok;
 
+    if (!overlays) {
+        return FALSE;
+    }
+    if (!add_overlays(qmp, overlays, error)) {
+        drop_overlays(qmp, overlays);
+        return FALSE;
+    }
+    /* Frozen only for the switch itself, as libvirt does. */
     if (guest_agent) {
         agent = lm_quiesce_freeze(guest_agent, error);
         if (!agent) {
+            drop_overlays(qmp, overlays);
             return FALSE;
         }
     }
-    ok = snapshot_now(qmp, targets, n_targets, error);
+    ok = switch_to_overlays(qmp, overlays, error);
     if (agent && !lm_quiesce_thaw(agent, &thaw_err)) {
         if (ok) {
+            /* The snapshot is taken; the guest may still be frozen. */
             g_propagate_error(error, g_steal_pointer(&thaw_err));
             return FALSE;
         }
         g_warning("%s", thaw_err->message);
+    }
+    if (!ok) {
+        drop_overlays(qmp, overlays);
     }
     return ok;
 }

@@ -754,7 +754,14 @@ static void test_snapshot_group(void)
     a = read_chain(d, "vda");
     g_assert_cmpuint(a->layers->len, ==, 1);
     g_clear_pointer(&a, lm_chain_free);
-    g_unlink(strchr(sa, '=') + 1);
+    g_assert_false(g_file_test(strchr(sa, '=') + 1, G_FILE_TEST_EXISTS));
+    /* the daemon cannot create the second: the first is undone, file too */
+    cli_fails(d, 1, "disk 'vdb': creating '/nonexistent/b.qcow2'",
+              "snapshot", sa, "vdb=/nonexistent/b.qcow2");
+    a = read_chain(d, "vda");
+    g_assert_cmpuint(a->layers->len, ==, 1);
+    g_clear_pointer(&a, lm_chain_free);
+    g_assert_false(g_file_test(strchr(sa, '=') + 1, G_FILE_TEST_EXISTS));
     g_assert_cmpint(run_cli(d, &out, NULL, "snapshot", sa, sb, "--json"), ==,
                     0);
     {
