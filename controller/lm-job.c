@@ -10,7 +10,7 @@
 #include <math.h>
 
 /* How long one wait for an event lasts before progress is polled again. */
-#define LM_JOB_TICK_MS 200
+#define LM_JOB_DEFAULT_POLL_MS 200
 
 /* Weight of the newest sample in the smoothed rate. */
 #define LM_JOB_RATE_WEIGHT 0.3
@@ -24,6 +24,9 @@ struct LmJob {
     LmJobInfo info;
     gint64 sample_time_us;      /* when offset was last sampled */
     guint64 sample_offset;
+    int poll_ms;
+    LmJobEventFunc event_func;
+    gpointer event_data;
 };
 
 LmJob *lm_job_new(LmQmp *qmp, const char *job_id)
@@ -33,7 +36,28 @@ LmJob *lm_job_new(LmQmp *qmp, const char *job_id)
     job->qmp = qmp;
     job->id = g_strdup(job_id);
     job->info.eta_seconds = -1;
+    job->info.state_since_us = g_get_monotonic_time();
+    job->poll_ms = LM_JOB_DEFAULT_POLL_MS;
     return job;
+}
+
+void lm_job_set_poll_interval(LmJob *job, int interval_ms)
+{
+    job->poll_ms = interval_ms > 0 ? interval_ms : LM_JOB_DEFAULT_POLL_MS;
+}
+
+void lm_job_set_event_func(LmJob *job, LmJobEventFunc func, gpointer data)
+{
+    job->event_func = func;
+    job->event_data = data;
+}
+
+static void set_state(LmJob *job, LmJobState state)
+{
+    if (job->info.state != state) {
+        job->info.state = state;
+        job->info.state_since_us = g_get_monotonic_time();
+    }
 }
 
 void lm_job_free(LmJob *job)
@@ -124,6 +148,9 @@ static void take_event(LmJob *job, JsonObject *event)
     const char *name = json_object_get_string_member(event, "event");
     JsonObject *data = json_object_get_object_member(event, "data");
 
+    if (job->event_func) {
+        job->event_func(job, event, job->event_data);
+    }
     if (lm_job_state_is_end(job->info.state)) {
         return;
     }
@@ -140,18 +167,18 @@ static void take_event(LmJob *job, JsonObject *event)
                         json_object_get_int_member(data, "len"));
     }
     if (g_str_equal(name, "BLOCK_JOB_READY")) {
-        job->info.state = LM_JOB_READY;
+        set_state(job, LM_JOB_READY);
     } else if (g_str_equal(name, "BLOCK_JOB_COMPLETED")) {
         const char *err = json_object_get_string_member_with_default(
             data, "error", NULL);
 
         set_string(&job->error, err);
-        job->info.state = err ? LM_JOB_FAILED : LM_JOB_COMPLETED;
+        set_state(job, err ? LM_JOB_FAILED : LM_JOB_COMPLETED);
         if (!err) {
             job->info.percent = 100.0;
         }
     } else if (g_str_equal(name, "BLOCK_JOB_CANCELLED")) {
-        job->info.state = LM_JOB_CANCELLED;
+        set_state(job, LM_JOB_CANCELLED);
     } else if (g_str_equal(name, "BLOCK_JOB_ERROR")) {
         g_autofree char *what = g_strdup_printf(
             "I/O error on %s (action: %s)",
@@ -199,10 +226,13 @@ static JsonObject *find_job(JsonArray *jobs, const char *id)
 
 static gboolean query_job(LmJob *job, GError **error)
 {
+    gint64 start = g_get_monotonic_time();
     g_autoptr(JsonNode) ret = lm_qmp_execute(job->qmp, "query-block-jobs",
                                              NULL, error);
     JsonObject *j;
 
+    /* A slow reply means the daemon's main loop was busy: worth knowing. */
+    job->info.query_us = g_get_monotonic_time() - start;
     if (!ret) {
         return FALSE;
     }
@@ -214,7 +244,7 @@ static gboolean query_job(LmJob *job, GError **error)
             return FALSE;
         }
         if (!lm_job_state_is_end(job->info.state)) {
-            job->info.state = LM_JOB_GONE;
+            set_state(job, LM_JOB_GONE);
         }
         return TRUE;
     }
@@ -226,7 +256,7 @@ static gboolean query_job(LmJob *job, GError **error)
                     json_object_get_int_member(j, "len"));
     if (json_object_get_boolean_member_with_default(j, "ready", FALSE) &&
         job->info.state == LM_JOB_RUNNING) {
-        job->info.state = LM_JOB_READY;
+        set_state(job, LM_JOB_READY);
     }
     if (json_object_has_member(j, "error")) {
         set_string(&job->error, json_object_get_string_member(j, "error"));
@@ -282,7 +312,7 @@ gboolean lm_job_wait(LmJob *job, LmJobState until, gint64 deadline_us,
     }
     for (;;) {
         gint64 now = g_get_monotonic_time();
-        int wait_ms = LM_JOB_TICK_MS;
+        int wait_ms = job->poll_ms;
 
         if (tick && !tick(job, tick_data)) {
             g_set_error(error, LM_ERROR, LM_ERROR_INTERRUPTED,

@@ -44,6 +44,8 @@ typedef struct {
     double rate;            /* bytes/s, smoothed; 0 until measured */
     gint64 eta_seconds;     /* -1: unknown */
     const char *error;      /* why it failed, or NULL */
+    gint64 state_since_us;  /* monotonic time @state was reached */
+    gint64 query_us;        /* how long the last query-block-jobs took */
 } LmJobInfo;
 
 typedef struct LmJob LmJob;
@@ -52,6 +54,16 @@ typedef struct LmJob LmJob;
 LmJob *lm_job_new(LmQmp *qmp, const char *job_id);
 void lm_job_free(LmJob *job);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(LmJob, lm_job_free)
+
+/* How often lm_job_wait() polls progress (default 200 ms). */
+void lm_job_set_poll_interval(LmJob *job, int interval_ms);
+
+/*
+ * Called with every event of the job as the watcher takes it in, e.g. to
+ * keep a log of them; the event is borrowed.
+ */
+typedef void (*LmJobEventFunc)(LmJob *job, JsonObject *event, gpointer data);
+void lm_job_set_event_func(LmJob *job, LmJobEventFunc func, gpointer data);
 
 /* Take in the events that arrived, then query-block-jobs. */
 gboolean lm_job_refresh(LmJob *job, GError **error);
