@@ -414,6 +414,20 @@ LmLayer *lm_chain_find(LmChain *chain, const char *spec, guint from)
     return NULL;
 }
 
+LmLayer *lm_chain_find_file(LmChain *chain, const char *path)
+{
+    g_autofree char *canon = g_canonicalize_filename(path, NULL);
+
+    for (guint i = 0; i < chain->layers->len; i++) {
+        LmLayer *layer = chain->layers->pdata[i];
+
+        if (g_str_equal(layer->filename, canon)) {
+            return layer;
+        }
+    }
+    return NULL;
+}
+
 char *lm_chain_relative_backing(LmChain *chain, LmLayer *above, LmLayer *base,
                                 GError **error)
 {

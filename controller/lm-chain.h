@@ -60,6 +60,9 @@ LmLayer *lm_chain_layer(LmChain *chain, guint index);  /* NULL past the end */
  */
 LmLayer *lm_chain_find(LmChain *chain, const char *spec, guint from);
 
+/* The layer whose file is @path (made absolute against the cwd), or NULL. */
+LmLayer *lm_chain_find_file(LmChain *chain, const char *path);
+
 /* As a JSON object (disk, node, filters, jobs, layers[...]). */
 JsonNode *lm_chain_to_json(LmChain *chain);
 

@@ -10,7 +10,7 @@
 
 #include "lm-ops.h"
 #include "lm-error.h"
-#include "lm-quiesce.h"
+#include "lm-image.h"
 
 #include <errno.h>
 #include <string.h>
@@ -84,12 +84,6 @@ void lm_started_free(LmStarted *started)
     g_free(started);
 }
 
-/* A QEMU id (job id, node name) unique in the daemon: @prefix-XXXXXXXX. */
-static char *new_id(const char *prefix)
-{
-    return g_strdup_printf("lm-%s-%08x", prefix, g_random_int());
-}
-
 static gboolean bandwidth_to_speed(const char *disk, const LmBandwidth *bw,
                                    gint64 *speed, GError **error)
 {
@@ -116,8 +110,7 @@ static gboolean bandwidth_to_speed(const char *disk, const LmBandwidth *bw,
 }
 
 /* The disk's chain, refused if a block job already uses it. */
-static LmChain *chain_for_new_job(LmQmp *qmp, const char *disk,
-                                  GError **error)
+LmChain *lm_chain_read_for_job(LmQmp *qmp, const char *disk, GError **error)
 {
     g_autoptr(LmChain) chain = lm_chain_read(qmp, disk, error);
 
@@ -274,7 +267,7 @@ LmStarted *lm_commit_start(LmQmp *qmp, const LmCommitArgs *a, GError **error)
 {
     g_autoptr(LmChain) chain = NULL;
     g_autoptr(JsonObject) args = json_object_new();
-    g_autofree char *job_id = new_id("commit");
+    g_autofree char *job_id = lm_qemu_id_new("commit");
     g_autofree char *backing = NULL;
     LmStarted *started;
     LmLayer *top;
@@ -290,7 +283,7 @@ LmStarted *lm_commit_start(LmQmp *qmp, const LmCommitArgs *a, GError **error)
                     "block-commit has no copy mode", a->disk);
         return NULL;
     }
-    chain = chain_for_new_job(qmp, a->disk, error);
+    chain = lm_chain_read_for_job(qmp, a->disk, error);
     if (!chain || !commit_layers(chain, a, &top, &base, error)) {
         return NULL;
     }
@@ -333,7 +326,7 @@ LmStarted *lm_pull_start(LmQmp *qmp, const LmPullArgs *a, GError **error)
 {
     g_autoptr(LmChain) chain = NULL;
     g_autoptr(JsonObject) args = json_object_new();
-    g_autofree char *job_id = new_id("pull");
+    g_autofree char *job_id = lm_qemu_id_new("pull");
     g_autofree char *backing = NULL;
     LmLayer *active;
     LmLayer *base = NULL;
@@ -348,7 +341,7 @@ LmStarted *lm_pull_start(LmQmp *qmp, const LmPullArgs *a, GError **error)
                     "the disk keeps no backing file)", a->disk);
         return NULL;
     }
-    chain = chain_for_new_job(qmp, a->disk, error);
+    chain = lm_chain_read_for_job(qmp, a->disk, error);
     if (!chain) {
         return NULL;
     }
@@ -393,164 +386,6 @@ LmStarted *lm_pull_start(LmQmp *qmp, const LmPullArgs *a, GError **error)
     return started_new(job_id, a->disk);
 }
 
-static gboolean is_concluded_event(JsonObject *event, gpointer job_id)
-{
-    JsonObject *data = json_object_get_object_member(event, "data");
-
-    return g_strcmp0(json_object_get_string_member_with_default(
-                         event, "event", NULL), "JOB_STATUS_CHANGE") == 0 &&
-           data &&
-           g_strcmp0(json_object_get_string_member_with_default(
-                         data, "id", NULL), job_id) == 0 &&
-           g_strcmp0(json_object_get_string_member_with_default(
-                         data, "status", NULL), "concluded") == 0;
-}
-
-/* The error of concluded job @job_id in query-jobs, or NULL. */
-static char *concluded_job_error(LmQmp *qmp, const char *job_id,
-                                 GError **error)
-{
-    g_autoptr(JsonNode) ret = lm_qmp_execute(qmp, "query-jobs", NULL, error);
-    JsonArray *jobs;
-
-    if (!ret) {
-        return NULL;
-    }
-    jobs = json_node_get_array(ret);
-    for (guint i = 0; i < json_array_get_length(jobs); i++) {
-        JsonObject *j = json_array_get_object_element(jobs, i);
-
-        if (g_str_equal(json_object_get_string_member(j, "id"), job_id)) {
-            return g_strdup(json_object_get_string_member_with_default(
-                j, "error", NULL));
-        }
-    }
-    return NULL;
-}
-
-/* Run blockdev-create with @options, wait for it, dismiss it. */
-static gboolean blockdev_create(LmQmp *qmp, JsonObject *options,
-                                const char *file, GError **error)
-{
-    g_autoptr(JsonObject) args = json_object_new();
-    g_autoptr(JsonObject) dismiss = json_object_new();
-    g_autoptr(JsonObject) ev = NULL;
-    g_autofree char *job_id = new_id("create");
-    g_autofree char *job_error = NULL;
-    GError *local_err = NULL;
-
-    json_object_set_string_member(args, "job-id", job_id);
-    json_object_set_object_member(args, "options", json_object_ref(options));
-    if (!lm_qmp_run(qmp, "blockdev-create", args, error)) {
-        g_prefix_error(error, "creating '%s': ", file);
-        return FALSE;
-    }
-    ev = lm_qmp_wait_event_matching(qmp, is_concluded_event, job_id, job_id,
-                                    -1, error);
-    if (!ev) {
-        return FALSE;
-    }
-    job_error = concluded_job_error(qmp, job_id, &local_err);
-    json_object_set_string_member(dismiss, "id", job_id);
-    lm_qmp_run(qmp, "job-dismiss", dismiss, NULL);
-    if (local_err) {
-        g_propagate_error(error, local_err);
-        return FALSE;
-    }
-    if (job_error) {
-        g_set_error(error, LM_ERROR, LM_ERROR_JOB_FAILED,
-                    "creating '%s' failed: %s", file, job_error);
-        return FALSE;
-    }
-    return TRUE;
-}
-
-static gboolean blockdev_del(LmQmp *qmp, const char *node, GError **error)
-{
-    g_autoptr(JsonObject) args = json_object_new();
-
-    json_object_set_string_member(args, "node-name", node);
-    return lm_qmp_run(qmp, "blockdev-del", args, error);
-}
-
-/*
- * A new image through the daemon, opened as node @node (its file node
- * @file_node): created unless @reuse, then added with backing @backing_node
- * (NULL: none).  On failure nothing of it stays in the daemon.
- */
-static gboolean add_image(LmQmp *qmp, const char *path, const char *format,
-                          guint64 size, const LmLayer *backing_layer,
-                          const char *backing_node, gboolean reuse,
-                          const char *node, const char *file_node,
-                          GError **error)
-{
-    g_autoptr(JsonObject) file_opts = json_object_new();
-    g_autoptr(JsonObject) file_add = json_object_new();
-    g_autoptr(JsonObject) fmt_opts = json_object_new();
-    g_autoptr(JsonObject) fmt_add = json_object_new();
-
-    if (!reuse) {
-        json_object_set_string_member(file_opts, "driver", "file");
-        json_object_set_string_member(file_opts, "filename", path);
-        json_object_set_int_member(file_opts, "size", 0);
-        if (!blockdev_create(qmp, file_opts, path, error)) {
-            return FALSE;
-        }
-    }
-    json_object_set_string_member(file_add, "driver", "file");
-    json_object_set_string_member(file_add, "node-name", file_node);
-    json_object_set_string_member(file_add, "filename", path);
-    if (!lm_qmp_run(qmp, "blockdev-add", file_add, error)) {
-        g_prefix_error(error, "opening '%s': ", path);
-        return FALSE;
-    }
-    if (!reuse) {
-        json_object_set_string_member(fmt_opts, "driver", format);
-        json_object_set_string_member(fmt_opts, "file", file_node);
-        json_object_set_int_member(fmt_opts, "size", size);
-        if (backing_layer && g_str_equal(format, "qcow2")) {
-            json_object_set_string_member(fmt_opts, "backing-file",
-                                          backing_layer->filename);
-            json_object_set_string_member(fmt_opts, "backing-fmt",
-                                          backing_layer->format);
-        }
-        if (!blockdev_create(qmp, fmt_opts, path, error)) {
-            blockdev_del(qmp, file_node, NULL);
-            return FALSE;
-        }
-    }
-    json_object_set_string_member(fmt_add, "driver", format);
-    json_object_set_string_member(fmt_add, "node-name", node);
-    json_object_set_string_member(fmt_add, "file", file_node);
-    if (g_str_equal(format, "qcow2")) {
-        if (backing_node) {
-            json_object_set_string_member(fmt_add, "backing", backing_node);
-        } else {
-            json_object_set_null_member(fmt_add, "backing");
-        }
-    }
-    if (!lm_qmp_run(qmp, "blockdev-add", fmt_add, error)) {
-        g_prefix_error(error, "opening '%s' as %s: ", path, format);
-        blockdev_del(qmp, file_node, NULL);
-        return FALSE;
-    }
-    return TRUE;
-}
-
-static gboolean chain_has_file(LmChain *chain, const char *path)
-{
-    g_autofree char *canon = g_canonicalize_filename(path, NULL);
-
-    for (guint i = 0; i < chain->layers->len; i++) {
-        LmLayer *layer = chain->layers->pdata[i];
-
-        if (g_str_equal(layer->filename, canon)) {
-            return TRUE;
-        }
-    }
-    return FALSE;
-}
-
 static gboolean check_copy_args(const LmCopyArgs *a, GError **error)
 {
     if (a->granularity &&
@@ -583,7 +418,7 @@ LmStarted *lm_copy_start(LmQmp *qmp, const LmCopyArgs *a, GError **error)
     g_autoptr(LmChain) chain = NULL;
     g_autoptr(JsonObject) args = json_object_new();
     g_autoptr(LmStarted) started = NULL;
-    g_autofree char *job_id = new_id("copy");
+    g_autofree char *job_id = lm_qemu_id_new("copy");
     g_autofree char *path = NULL;
     LmLayer *active;
     LmLayer *backing;
@@ -594,12 +429,12 @@ LmStarted *lm_copy_start(LmQmp *qmp, const LmCopyArgs *a, GError **error)
         !check_copy_args(a, error)) {
         return NULL;
     }
-    chain = chain_for_new_job(qmp, a->disk, error);
+    chain = lm_chain_read_for_job(qmp, a->disk, error);
     if (!chain) {
         return NULL;
     }
     path = g_canonicalize_filename(a->dest, NULL);
-    if (chain_has_file(chain, path)) {
+    if (lm_chain_find_file(chain, path)) {
         g_set_error(error, LM_ERROR, LM_ERROR_INVALID,
                     "disk '%s': copy destination '%s' is an image of its own "
                     "chain; choose a new file", a->disk, a->dest);
@@ -620,11 +455,15 @@ LmStarted *lm_copy_start(LmQmp *qmp, const LmCopyArgs *a, GError **error)
     }
     started = started_new(job_id, a->disk);
     started->needs_pivot = TRUE;
-    started->target_node = new_id("copy-node");
-    started->target_file_node = new_id("copy-file");
-    if (!add_image(qmp, path, format, active->virtual_size, backing,
-                   backing ? backing->node_name : NULL, a->reuse_external,
-                   started->target_node, started->target_file_node, error)) {
+    started->target_node = lm_qemu_id_new("copy-node");
+    started->target_file_node = lm_qemu_id_new("copy-file");
+    if (!lm_image_add(qmp, &(LmNewImage){
+                          .path = path, .format = format,
+                          .size = active->virtual_size, .backing = backing,
+                          .backing_node = backing ? backing->node_name : NULL,
+                          .reuse = a->reuse_external,
+                          .node = started->target_node,
+                          .file_node = started->target_file_node }, error)) {
         g_prefix_error(error, "disk '%s': ", a->disk);
         return NULL;
     }
@@ -655,8 +494,8 @@ LmStarted *lm_copy_start(LmQmp *qmp, const LmCopyArgs *a, GError **error)
 gboolean lm_copy_release_target(LmQmp *qmp, LmStarted *started,
                                 GError **error)
 {
-    return blockdev_del(qmp, started->target_node, error) &&
-           blockdev_del(qmp, started->target_file_node, error);
+    return lm_node_del(qmp, started->target_node, error) &&
+           lm_node_del(qmp, started->target_file_node, error);
 }
 
 char *lm_disk_job(LmQmp *qmp, const char *disk, GError **error)
@@ -758,48 +597,6 @@ GPtrArray *lm_group_pivot(LmQmp *qmp, const char *const *disks,
     return g_steal_pointer(&job_ids);
 }
 
-/* Is @path the file of any node in the daemon? */
-static gboolean file_open_in_daemon(LmQmp *qmp, const char *path,
-                                    gboolean *open, GError **error)
-{
-    g_autoptr(JsonObject) flat = json_object_new();
-    g_autoptr(JsonNode) ret = NULL;
-    JsonArray *nodes;
-
-    json_object_set_boolean_member(flat, "flat", TRUE);
-    ret = lm_qmp_execute(qmp, "query-named-block-nodes", flat, error);
-    if (!ret) {
-        return FALSE;
-    }
-    nodes = json_node_get_array(ret);
-    *open = FALSE;
-    for (guint i = 0; i < json_array_get_length(nodes); i++) {
-        JsonObject *n = json_array_get_object_element(nodes, i);
-
-        if (g_strcmp0(json_object_get_string_member(n, "file"), path) == 0) {
-            *open = TRUE;
-        }
-    }
-    return TRUE;
-}
-
-/* blockdev-del @node if the daemon still has it (QEMU-named nodes go by
- * themselves once out of the graph). */
-static gboolean del_if_present(LmQmp *qmp, const char *node, GError **error)
-{
-    g_autoptr(GError) local_err = NULL;
-
-    if (!node || node[0] == '#') {
-        return TRUE;
-    }
-    if (blockdev_del(qmp, node, &local_err) ||
-        g_str_has_prefix(local_err->message, "Failed to find node")) {
-        return TRUE;
-    }
-    g_propagate_error(error, g_steal_pointer(&local_err));
-    return FALSE;
-}
-
 gboolean lm_delete_left_layers(LmQmp *qmp, LmStarted *started,
                                GPtrArray *removed, GError **error)
 {
@@ -813,16 +610,16 @@ gboolean lm_delete_left_layers(LmQmp *qmp, LmStarted *started,
         gboolean open;
 
         if (lm_chain_find(chain, layer->node_name, 0) ||
-            chain_has_file(chain, layer->filename)) {
+            lm_chain_find_file(chain, layer->filename)) {
             continue;  /* still (or again) in the chain: not ours to delete */
         }
-        if (!del_if_present(qmp, layer->node_name, error) ||
-            !del_if_present(qmp, layer->file_node_name, error)) {
+        if (!lm_node_del_if_named(qmp, layer->node_name, error) ||
+            !lm_node_del_if_named(qmp, layer->file_node_name, error)) {
             g_prefix_error(error, "disk '%s': removing node of '%s': ",
                            started->disk, layer->filename);
             return FALSE;
         }
-        if (!file_open_in_daemon(qmp, layer->filename, &open, error)) {
+        if (!lm_file_open_in_daemon(qmp, layer->filename, &open, error)) {
             return FALSE;
         }
         if (open) {
@@ -844,179 +641,4 @@ gboolean lm_delete_left_layers(LmQmp *qmp, LmStarted *started,
         }
     }
     return TRUE;
-}
-
-/* One disk's new overlay, from the check through the transaction. */
-typedef struct {
-    const char *disk;
-    char *path;
-    char *node;
-    char *file_node;
-    char *active_node;
-    gboolean added;           /* the daemon created and opened it */
-} Overlay;
-
-static void overlay_free(Overlay *o)
-{
-    g_free(o->path);
-    g_free(o->node);
-    g_free(o->file_node);
-    g_free(o->active_node);
-    g_free(o);
-}
-
-/* Check every target before anything changes: disk, job, file, twice. */
-static GPtrArray *plan_overlays(LmQmp *qmp, const LmSnapshotTarget *targets,
-                                guint n_targets, GError **error)
-{
-    g_autoptr(GPtrArray) overlays =
-        g_ptr_array_new_with_free_func((GDestroyNotify)overlay_free);
-
-    for (guint i = 0; i < n_targets; i++) {
-        const LmSnapshotTarget *t = &targets[i];
-        g_autoptr(LmChain) chain = chain_for_new_job(qmp, t->disk, error);
-        Overlay *o;
-
-        if (!chain) {
-            return NULL;
-        }
-        for (guint j = 0; j < i; j++) {
-            if (g_str_equal(targets[j].disk, t->disk)) {
-                g_set_error(error, LM_ERROR, LM_ERROR_INVALID,
-                            "disk '%s' given twice; one overlay per disk",
-                            t->disk);
-                return NULL;
-            }
-        }
-        o = g_new0(Overlay, 1);
-        g_ptr_array_add(overlays, o);
-        o->disk = t->disk;
-        o->path = g_canonicalize_filename(t->file, NULL);
-        for (guint j = 0; j < i; j++) {
-            Overlay *other = overlays->pdata[j];
-
-            if (g_str_equal(other->path, o->path)) {
-                g_set_error(error, LM_ERROR, LM_ERROR_INVALID,
-                            "disks '%s' and '%s' given the same overlay '%s'",
-                            other->disk, t->disk, t->file);
-                return NULL;
-            }
-        }
-        /* blockdev-create would truncate an existing file */
-        if (g_file_test(o->path, G_FILE_TEST_EXISTS) ||
-            chain_has_file(chain, o->path)) {
-            g_set_error(error, LM_ERROR, LM_ERROR_INVALID,
-                        "disk '%s': overlay '%s' exists; remove it or choose "
-                        "a new file", t->disk, t->file);
-            return NULL;
-        }
-        o->node = new_id("snap");
-        o->file_node = new_id("snap-file");
-        o->active_node = g_strdup(lm_chain_active(chain)->node_name);
-    }
-    return g_steal_pointer(&overlays);
-}
-
-/* Undo what the daemon made of the overlays (all or none). */
-static void drop_overlays(LmQmp *qmp, GPtrArray *overlays)
-{
-    for (guint i = 0; i < overlays->len; i++) {
-        Overlay *o = overlays->pdata[i];
-
-        if (o->added) {
-            blockdev_del(qmp, o->node, NULL);
-            blockdev_del(qmp, o->file_node, NULL);
-            /* plan_overlays() saw no file there: this one is ours */
-            g_unlink(o->path);
-        }
-    }
-}
-
-static gboolean add_overlays(LmQmp *qmp, GPtrArray *overlays, GError **error)
-{
-    for (guint i = 0; i < overlays->len; i++) {
-        Overlay *o = overlays->pdata[i];
-        g_autoptr(LmChain) chain = lm_chain_read(qmp, o->disk, error);
-        LmLayer *active;
-
-        if (!chain) {
-            return FALSE;
-        }
-        active = lm_chain_active(chain);
-        if (!add_image(qmp, o->path, "qcow2", active->virtual_size, active,
-                       NULL, FALSE, o->node, o->file_node, error)) {
-            g_prefix_error(error, "disk '%s': ", o->disk);
-            /* a failed create may have left the file */
-            g_unlink(o->path);
-            return FALSE;
-        }
-        o->added = TRUE;
-    }
-    return TRUE;
-}
-
-/* Make every overlay its disk's active layer, in one transaction. */
-static gboolean switch_to_overlays(LmQmp *qmp, GPtrArray *overlays,
-                                   GError **error)
-{
-    g_autoptr(JsonObject) args = json_object_new();
-    JsonArray *actions = json_array_new();
-
-    json_object_set_array_member(args, "actions", actions);
-    for (guint i = 0; i < overlays->len; i++) {
-        Overlay *o = overlays->pdata[i];
-        JsonObject *action = json_object_new();
-        JsonObject *data = json_object_new();
-
-        json_object_set_string_member(action, "type", "blockdev-snapshot");
-        json_object_set_string_member(data, "node", o->active_node);
-        json_object_set_string_member(data, "overlay", o->node);
-        json_object_set_object_member(action, "data", data);
-        json_array_add_object_element(actions, action);
-    }
-    if (!lm_qmp_run(qmp, "transaction", args, error)) {
-        g_prefix_error(error, "snapshot transaction: ");
-        return FALSE;
-    }
-    return TRUE;
-}
-
-gboolean lm_snapshot(LmQmp *qmp, const LmSnapshotTarget *targets,
-                     guint n_targets, const char *guest_agent,
-                     GError **error)
-{
-    g_autoptr(GPtrArray) overlays = plan_overlays(qmp, targets, n_targets,
-                                                  error);
-    g_autoptr(GError) thaw_err = NULL;
-    LmQmp *agent = NULL;
-    gboolean ok;
-
-    if (!overlays) {
-        return FALSE;
-    }
-    if (!add_overlays(qmp, overlays, error)) {
-        drop_overlays(qmp, overlays);
-        return FALSE;
-    }
-    /* Frozen only for the switch itself, as libvirt does. */
-    if (guest_agent) {
-        agent = lm_quiesce_freeze(guest_agent, error);
-        if (!agent) {
-            drop_overlays(qmp, overlays);
-            return FALSE;
-        }
-    }
-    ok = switch_to_overlays(qmp, overlays, error);
-    if (agent && !lm_quiesce_thaw(agent, &thaw_err)) {
-        if (ok) {
-            /* The snapshot is taken; the guest may still be frozen. */
-            g_propagate_error(error, g_steal_pointer(&thaw_err));
-            return FALSE;
-        }
-        g_warning("%s", thaw_err->message);
-    }
-    if (!ok) {
-        drop_overlays(qmp, overlays);
-    }
-    return ok;
 }

@@ -27,6 +27,12 @@ typedef enum {
     LM_ENGINE_NATIVE,
 } LmEngine;
 
+/*
+ * The disk's chain for a new job: LM_ERROR_DISK_BUSY if a block job or a
+ * livemerge filter already uses it.
+ */
+LmChain *lm_chain_read_for_job(LmQmp *qmp, const char *disk, GError **error);
+
 /* "livemerge" / "native" -> @engine; FALSE for anything else. */
 gboolean lm_engine_parse(const char *name, LmEngine *engine);
 
@@ -125,22 +131,6 @@ gboolean lm_copy_release_target(LmQmp *qmp, LmStarted *started,
  */
 gboolean lm_delete_left_layers(LmQmp *qmp, LmStarted *started,
                                GPtrArray *removed, GError **error);
-
-typedef struct {
-    const char *disk;
-    const char *file;         /* the new overlay */
-} LmSnapshotTarget;
-
-/*
- * Disk-only external snapshot of every target at once: each overlay is
- * created through the daemon (qcow2, backing = the disk's active layer),
- * added, and made the active layer in one transaction (all or none).
- * With @guest_agent (a QEMU guest agent socket, nullable), the guest's
- * filesystems are frozen around it and thawed on every path.
- */
-gboolean lm_snapshot(LmQmp *qmp, const LmSnapshotTarget *targets,
-                     guint n_targets, const char *guest_agent,
-                     GError **error);
 
 G_END_DECLS
 
