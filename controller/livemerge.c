@@ -16,6 +16,7 @@
 #include "livemerge.h"
 #include "lm-progress.h"
 
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -548,6 +549,46 @@ static int cmd_disks(int argc, char **argv)
     return EXIT_OK;
 }
 
+/* One row per layer, columns as wide as their widest cell. */
+static void print_chain_table(LmChain *chain)
+{
+    g_autoptr(GPtrArray) cells = g_ptr_array_new_with_free_func(g_free);
+    const guint n_cols = 6;
+    int width[6] = { 0 };
+
+    g_ptr_array_add(cells, g_strdup("Index"));
+    g_ptr_array_add(cells, g_strdup("Node"));
+    g_ptr_array_add(cells, g_strdup("Format"));
+    g_ptr_array_add(cells, g_strdup("Size"));
+    g_ptr_array_add(cells, g_strdup("Allocated"));
+    g_ptr_array_add(cells, g_strdup("File"));
+    for (guint i = 0; i < chain->layers->len; i++) {
+        LmLayer *l = chain->layers->pdata[i];
+
+        g_ptr_array_add(cells, g_strdup_printf("%s[%u]", chain->disk,
+                                               l->index));
+        g_ptr_array_add(cells, g_strdup(l->node_name));
+        g_ptr_array_add(cells, g_strdup(l->format));
+        g_ptr_array_add(cells, g_format_size_full(l->virtual_size,
+                                                  G_FORMAT_SIZE_IEC_UNITS));
+        g_ptr_array_add(cells, g_format_size_full(l->allocation,
+                                                  G_FORMAT_SIZE_IEC_UNITS));
+        g_ptr_array_add(cells, g_strdup(l->filename));
+    }
+    for (guint i = 0; i < cells->len; i++) {
+        width[i % n_cols] = MAX(width[i % n_cols],
+                                (int)g_utf8_strlen(cells->pdata[i], -1));
+    }
+    for (guint i = 0; i < cells->len; i += n_cols) {
+        char **row = (char **)&cells->pdata[i];
+
+        /* sizes right-aligned, the file last and unpadded */
+        printf("%-*s  %-*s  %-*s  %*s  %*s  %s\n", width[0], row[0],
+               width[1], row[1], width[2], row[2], width[3], row[3],
+               width[4], row[4], row[5]);
+    }
+}
+
 static int cmd_chain(int argc, char **argv)
 {
     g_autoptr(LmQmp) qmp = NULL;
@@ -572,20 +613,7 @@ static int cmd_chain(int argc, char **argv)
         print_json(node);
         return EXIT_OK;
     }
-    printf("%-8s %-20s %-6s %10s %10s  %s\n", "Index", "Node", "Format",
-           "Size", "Allocated", "File");
-    for (guint i = 0; i < chain->layers->len; i++) {
-        LmLayer *l = chain->layers->pdata[i];
-        g_autofree char *index = g_strdup_printf("%s[%u]", chain->disk,
-                                                 l->index);
-        g_autofree char *size = g_format_size_full(l->virtual_size,
-                                                   G_FORMAT_SIZE_IEC_UNITS);
-        g_autofree char *alloc = g_format_size_full(l->allocation,
-                                                    G_FORMAT_SIZE_IEC_UNITS);
-
-        printf("%-8s %-20s %-6s %10s %10s  %s\n", index, l->node_name,
-               l->format, size, alloc, l->filename);
-    }
+    print_chain_table(chain);
     for (guint i = 0; i < chain->jobs->len; i++) {
         printf("block job: %s\n", (char *)chain->jobs->pdata[i]);
     }
@@ -899,11 +927,11 @@ static int cmd_snapshot(int argc, char **argv)
         targets[i - 1].disk = disks->pdata[i - 1];
         targets[i - 1].file = eq + 1;
     }
-    qmp = connect_daemon(&code);
-    if (!qmp) {
+    if (!check_utf8("--guest-agent", opt_guest_agent, &code)) {
         return code;
     }
-    if (!check_utf8("--guest-agent", opt_guest_agent, &code)) {
+    qmp = connect_daemon(&code);
+    if (!qmp) {
         return code;
     }
     if (!lm_snapshot(qmp, targets, argc - 1, opt_guest_agent, &err)) {
@@ -998,6 +1026,7 @@ int main(int argc, char **argv)
     g_autofree char *summary = commands_summary();
     g_autoptr(GError) err = NULL;
 
+    setlocale(LC_ALL, "");
     g_set_printerr_handler(print_raw);
     g_set_prgname("livemerge");
     g_option_context_set_summary(ctx, "Live block operations (commit, pull, "

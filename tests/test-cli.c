@@ -386,6 +386,22 @@ static void test_validation(void)
     cli_fails(d, 1, "has no active block job", "blockjob", "vda",
               "--abort");
 
+    /* blockpull's and blockcopy's own */
+    cli_fails(d, 1, "disk 'vda': --keep-relative needs --base", "blockpull",
+              "vda", "--keep-relative");
+    cli_fails(d, 1, "could not find base image 'vda[0]' beneath",
+              "blockpull", "vda", "--base", "vda[0]", "--engine", "native");
+    cli_fails(d, 1, "granularity 1000 must be a power of 2", "blockcopy",
+              "vda", "/tmp/never.qcow2", "--granularity", "1000");
+    cli_fails(d, 1, "copy destination '", "blockcopy", "vda", mid);
+    cli_fails(d, 1, "is an image of its own chain", "blockcopy", "vda", mid,
+              "--reuse-external", "--engine", "native");
+    cli_fails(d, 1, "--shallow needs a destination format with a backing "
+              "file (qcow2), not raw", "blockcopy", "vda", "/tmp/never.raw",
+              "--shallow", "--format", "raw", "--engine", "native");
+    cli_fails(d, 1, "bandwidth 9223372036854775807 MiB/s out of range",
+              "blockpull", "vda", "--bandwidth", "9223372036854775807");
+
     /* a relative backing path cannot be kept across absolute strings */
     cli_fails(d, 1, "cannot keep a relative backing path for disk 'vda'",
               "blockcommit", "vda", "--top", mid, "--keep-relative");
@@ -819,6 +835,11 @@ static void test_quiesce_args(void)
               "/nonexistent/qga.sock");
     chain = read_chain(d, "vda");
     g_assert_cmpuint(chain->layers->len, ==, 1);
+    /* and one layer has nothing to pull, or commit */
+    cli_fails(d, 1, "has no backing file: nothing to pull", "blockpull",
+              "vda", "--engine", "native");
+    cli_fails(d, 1, "has no backing file: nothing to commit", "blockcommit",
+              "vda", "--active");
 }
 
 /* blockjob --pivot DISK DISK: both disks' jobs pivot together. */
