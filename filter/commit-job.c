@@ -17,7 +17,6 @@
 #include "qapi/error.h"
 #include "qemu/error-report.h"
 #include "qemu/job.h"
-#include "sysemu/block-backend.h"
 
 #include "commit-job.h"
 #include "copy-engine.h"
@@ -50,8 +49,9 @@ typedef struct CommitJob {
     BlockDriverState *active;
     BlockDriverState *top;
     BlockDriverState *base;
-    BlockBackend *source;
-    BlockBackend *dest;
+    /* The job's links to the top of the source and to the base */
+    BdrvChild *source;
+    BdrvChild *dest;
     char *backing_file;
     bool is_active;
     bool base_read_only;
@@ -77,6 +77,7 @@ typedef struct CommitJob {
     int64_t window_dirtied;
 
     bool should_complete;
+    /* The chain's users are drained for the final sync and graph change */
     bool in_drain;
     bool prepared;
 } CommitJob;
@@ -232,20 +233,14 @@ static int coroutine_fn mark_allocated(CommitJob *s, Error **errp)
     return 0;
 }
 
+/* The job took the RESIZE permission only if the base must grow */
 static int coroutine_fn resize_base(CommitJob *s, Error **errp)
 {
-    int64_t base_len = blk_getlength(s->dest);
-
-    if (base_len < 0) {
-        error_setg_errno(errp, -base_len, "Could not get the size of '%s'",
-                         bdrv_get_node_name(s->base));
-        return base_len;
-    }
-    if (base_len >= s->engine.length) {
+    if (!(s->dest->perm & BLK_PERM_RESIZE)) {
         return 0;
     }
-    return blk_co_truncate(s->dest, s->engine.length, false,
-                           PREALLOC_MODE_OFF, 0, errp);
+    return bdrv_co_truncate(s->dest, s->engine.length, false,
+                            PREALLOC_MODE_OFF, 0, errp);
 }
 
 /* Copy whatever is still dirty, then flush: the base is in sync */
@@ -260,13 +255,58 @@ static int coroutine_fn sync_and_flush(CommitJob *s, Error **errp)
     copy_engine_wait_all(e);
     ret = copy_engine_take_error(e, &(bool){false});
     if (!ret) {
-        ret = blk_co_flush(s->dest);
+        ret = bdrv_co_flush(s->base);
     }
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not bring '%s' in sync",
                          bdrv_get_node_name(s->base));
     }
     return ret;
+}
+
+typedef struct FinalSync {
+    CommitJob *job;
+    int ret;
+    bool done;
+} FinalSync;
+
+static void coroutine_fn final_sync_co(void *opaque)
+{
+    FinalSync *f = opaque;
+    CommitJob *s = f->job;
+    Error *local_err = NULL;
+
+    /* Everyone is stopped: nothing to give way to */
+    s->guest_busy = false;
+    copy_engine_set_guest_busy(&s->engine, false);
+    copy_engine_catch_up(&s->engine);
+    f->ret = sync_and_flush(s, &local_err);
+    if (local_err) {
+        error_prepend(&local_err, "livemerge: commit job '%s': ",
+                      s->common.job.id);
+        error_report_err(local_err);
+    }
+    update_progress(s);
+    f->done = true;
+    aio_wait_kick();
+}
+
+/*
+ * The last copy before the graph changes, with every user of the chain
+ * drained by the caller (draining the base quiesces all its parents: the
+ * guest's exports and any other writer of the nodes above it): take in
+ * what writers that bypass the filter changed, copy the little that is
+ * dirty and flush.  Done here rather than at the end of the run, so that
+ * a job waiting for job-finalize does not hold the guest.
+ */
+static int final_sync(CommitJob *s)
+{
+    FinalSync f = { .job = s };
+    AioContext *ctx = bdrv_get_aio_context(s->base);
+
+    bdrv_coroutine_enter(s->base, qemu_coroutine_create(final_sync_co, &f));
+    AIO_WAIT_WHILE(ctx, !f.done);
+    return f.ret;
 }
 
 static int coroutine_fn commit_job_run(Job *job, Error **errp)
@@ -301,20 +341,11 @@ static int coroutine_fn commit_job_run(Job *job, Error **errp)
 
         if (s->should_complete) {
             /*
-             * Bounded pivot (accepted only once READY): stop the guest,
-             * copy the little that may be dirty (write-blocking leaves only
-             * discards and failed destination writes), flush, and keep the
-             * guest stopped until the graph has changed.  Not waiting for
-             * the loop to be in sync first: a guest that keeps discarding
-             * could keep it from ever getting there.
+             * Bounded pivot (accepted only once READY): the last copy is
+             * made with the guest drained, not waiting for the loop to be
+             * in sync first, as a guest that keeps discarding could keep
+             * it from ever getting there.
              */
-            s->in_drain = true;
-            bdrv_drained_begin(s->filter);
-            /* The guest is stopped: nothing to give way to */
-            s->guest_busy = false;
-            copy_engine_set_guest_busy(e, false);
-            ret = sync_and_flush(s, errp);
-            update_progress(s);
             break;
         }
 
@@ -342,7 +373,7 @@ static int coroutine_fn commit_job_run(Job *job, Error **errp)
         }
 
         if (!s->is_active) {
-            ret = blk_co_flush(s->dest);
+            ret = bdrv_co_flush(s->base);
             if (ret < 0) {
                 error_setg_errno(errp, -ret, "Could not flush '%s'",
                                  bdrv_get_node_name(s->base));
@@ -351,7 +382,7 @@ static int coroutine_fn commit_job_run(Job *job, Error **errp)
         }
 
         if (!job_is_ready(job)) {
-            ret = blk_co_flush(s->dest);
+            ret = bdrv_co_flush(s->base);
             if (ret < 0) {
                 error_setg_errno(errp, -ret, "Could not flush '%s'",
                                  bdrv_get_node_name(s->base));
@@ -378,6 +409,18 @@ static int coroutine_fn commit_job_run(Job *job, Error **errp)
 static void coroutine_fn commit_job_pause(Job *job)
 {
     copy_engine_wait_all(&to_commit_job(job)->engine);
+}
+
+/*
+ * Errors of requests that completed while the job was paused are not
+ * acted on: their regions are dirty again and are retried now.  A fault
+ * that persists stops the job again, once.
+ */
+static void coroutine_fn commit_job_resume(Job *job)
+{
+    bool is_read;
+
+    copy_engine_take_error(&to_commit_job(job)->engine, &is_read);
 }
 
 static void commit_job_complete(Job *job, Error **errp)
@@ -423,8 +466,7 @@ static int commit_job_exit(Job *job)
 {
     CommitJob *s = to_commit_job(job);
     BlockDriverState *filter = s->filter;
-    bool abort = job->ret < 0;
-    bool pivot = !abort && s->is_active && s->should_complete;
+    bool finish = job->ret == 0 && (!s->is_active || s->should_complete);
     Error *local_err = NULL;
     int ret = 0;
 
@@ -433,9 +475,11 @@ static int commit_job_exit(Job *job)
     }
     s->prepared = true;
 
-    if (!s->in_drain) {
-        s->in_drain = true;
-        bdrv_drained_begin(filter);
+    s->in_drain = true;
+    bdrv_drained_begin(s->base);
+    if (finish) {
+        ret = final_sync(s);
+        finish = ret == 0;
     }
     if (s->handler_installed) {
         livemerge_filter_set_write_handler(filter, NULL);
@@ -445,24 +489,20 @@ static int commit_job_exit(Job *job)
         bdrv_unfreeze_backing_chain(s->top, s->base);
         s->chain_frozen = false;
     }
-    /* Our own users of the nodes must not follow them to the base */
-    blk_unref(s->source);
+    /* Our own links to the nodes must not follow them to the base */
     s->source = NULL;
-    blk_unref(s->dest);
     s->dest = NULL;
     block_job_remove_all_bdrv(&s->common);
 
-    if (!abort && !s->is_active) {
+    if (finish && !s->is_active) {
         ret = bdrv_drop_intermediate(s->top, s->base, s->backing_file);
         if (ret < 0) {
             error_report("livemerge: commit job '%s' could not drop the "
                          "committed layers", job->id);
         }
-    } else if (pivot) {
-        bdrv_drained_begin(s->base);
+    } else if (finish) {
         /* The filter's own link to the active layer moves too */
         bdrv_replace_node(s->active, s->base, &local_err);
-        bdrv_drained_end(s->base);
         if (local_err) {
             error_report_err(local_err);
             ret = -EPERM;
@@ -472,6 +512,7 @@ static int commit_job_exit(Job *job)
         }
     }
 
+    livemerge_filter_set_owner(filter, NULL);
     livemerge_filter_remove(filter, &error_abort);
     if (s->base_read_only) {
         if (bdrv_reopen_set_read_only(s->base, true, &local_err) < 0) {
@@ -485,7 +526,7 @@ static int commit_job_exit(Job *job)
     }
 
     s->in_drain = false;
-    bdrv_drained_end(filter);
+    bdrv_drained_end(s->base);
     /* The job's own reference, from livemerge_filter_insert() */
     bdrv_unref(filter);
     s->filter = NULL;
@@ -524,6 +565,7 @@ static const BlockJobDriver commit_job_driver = {
         .user_resume    = block_job_user_resume,
         .run            = commit_job_run,
         .pause          = commit_job_pause,
+        .resume         = commit_job_resume,
         .complete       = commit_job_complete,
         .cancel         = commit_job_cancel,
         .prepare        = commit_job_prepare,
@@ -544,76 +586,87 @@ static bool chain_is_free(const CommitJobOptions *o, Error **errp)
            !bdrv_op_is_blocked(o->base, BLOCK_OP_TYPE_COMMIT_TARGET, errp);
 }
 
-static BlockBackend *new_backend(AioContext *ctx, BlockDriverState *bs,
-                                 uint64_t perm, uint64_t shared, Error **errp)
+/*
+ * Hold @bs for the job: QEMU's permission errors then name the job.
+ * Returns the link, which the job may do I/O through.
+ */
+static BdrvChild *hold_node(CommitJob *s, const char *name,
+                            BlockDriverState *bs, uint64_t perm,
+                            uint64_t shared, Error **errp)
 {
-    BlockBackend *blk = blk_new(ctx, perm, shared);
-
-    if (blk_insert_bs(blk, bs, errp) < 0) {
-        blk_unref(blk);
+    if (block_job_add_bdrv(&s->common, name, bs, perm, shared, errp) < 0) {
         return NULL;
     }
-    /* Copies must go on while the job drains the guest for the pivot */
-    blk_set_disable_request_queuing(blk, true);
-    blk_set_allow_aio_context_change(blk, true);
-    return blk;
+    /* block_job_add_bdrv() puts the new link first */
+    return s->common.nodes->data;
 }
 
-/* Everything the job needs once it exists; on failure the caller fails it */
-static int commit_job_setup(CommitJob *s, const CommitJobOptions *o,
-                            AioContext *ctx, Error **errp)
+/*
+ * QEMU's blocker says only "in use by block job: commit"; a refusal
+ * caused by a livemerge job names the job.  Called before the job holds
+ * anything but its main node.
+ */
+static void name_job_in_blocker(BlockJob *bjob, BlockDriverState *main_bs)
 {
-    CopyEngineConfig cfg;
+    bdrv_op_unblock_all(main_bs, bjob->blocker);
+    g_clear_pointer(&bjob->blocker, error_free);
+    error_setg(&bjob->blocker, "block device is in use by livemerge %s job "
+               "'%s'", job_type_str(&bjob->job), bjob->job.id);
+    bdrv_op_block_all(main_bs, bjob->blocker);
+    bdrv_op_unblock(main_bs, BLOCK_OP_TYPE_DATAPLANE, bjob->blocker);
+}
+
+/* Hold every layer from the top down to the base, the base for writing */
+static int hold_chain(CommitJob *s, const CommitJobOptions *o, int64_t length,
+                      Error **errp)
+{
+    int64_t base_len = bdrv_getlength(o->base);
+    uint64_t base_perm = BLK_PERM_WRITE;
     BlockDriverState *iter;
-    int64_t length, granularity = o->granularity;
-    BlockDriverInfo bdi;
 
-    if (bdrv_is_read_only(o->base)) {
-        if (bdrv_reopen_set_read_only(o->base, false, errp) < 0) {
-            return -EPERM;
-        }
-        s->base_read_only = true;
+    if (base_len < 0) {
+        error_setg_errno(errp, -base_len, "Could not get the size of '%s'",
+                         bdrv_get_node_name(o->base));
+        return base_len;
     }
-
-    s->source = new_backend(ctx, o->top, BLK_PERM_CONSISTENT_READ,
-                            BLK_PERM_ALL, errp);
+    /* Nothing that refuses resizes could use the base otherwise */
+    if (base_len < length) {
+        base_perm |= BLK_PERM_RESIZE;
+    }
+    s->source = hold_node(s, "source", o->top, BLK_PERM_CONSISTENT_READ,
+                          BLK_PERM_ALL, errp);
     if (!s->source) {
         return -EPERM;
     }
-    s->dest = new_backend(ctx, o->base, BLK_PERM_WRITE | BLK_PERM_RESIZE,
-                          BLK_PERM_ALL & ~BLK_PERM_RESIZE, errp);
-    if (!s->dest) {
-        return -EPERM;
-    }
-
-    /* Block other jobs and graph changes on every layer involved */
-    for (iter = o->top; iter != o->base; iter = bdrv_backing_chain_next(iter)) {
-        if (block_job_add_bdrv(&s->common, "committed layer", iter, 0,
-                               BLK_PERM_ALL, errp) < 0) {
+    for (iter = bdrv_backing_chain_next(o->top); iter != o->base;
+         iter = bdrv_backing_chain_next(iter)) {
+        if (!hold_node(s, "committed layer", iter, 0, BLK_PERM_ALL, errp)) {
             return -EPERM;
         }
     }
-    if (block_job_add_bdrv(&s->common, "base", o->base, 0, BLK_PERM_ALL,
-                           errp) < 0) {
-        return -EPERM;
-    }
-    if (bdrv_freeze_backing_chain(o->top, o->base, errp) < 0) {
-        return -EPERM;
-    }
-    s->chain_frozen = true;
+    s->dest = hold_node(s, "base", o->base, base_perm,
+                        BLK_PERM_ALL & ~BLK_PERM_RESIZE, errp);
+    return s->dest ? 0 : -EPERM;
+}
 
-    length = bdrv_getlength(o->top);
-    if (length < 0) {
-        error_setg_errno(errp, -length, "Could not get the size of '%s'",
-                         bdrv_get_node_name(o->top));
-        return length;
+static int64_t choose_granularity(const CommitJobOptions *o)
+{
+    BlockDriverInfo bdi;
+    int64_t granularity;
+
+    if (o->granularity) {
+        return o->granularity;
     }
-    if (!granularity) {
-        granularity = bdrv_get_info(o->base, &bdi) >= 0 && bdi.cluster_size ?
-                      bdi.cluster_size : 64 * KiB;
-        granularity = MAX(granularity, 4 * KiB);
-    }
-    cfg = (CopyEngineConfig) {
+    granularity = bdrv_get_info(o->base, &bdi) >= 0 && bdi.cluster_size ?
+                  bdi.cluster_size : 64 * KiB;
+    return MAX(granularity, 4 * KiB);
+}
+
+static int start_engine(CommitJob *s, const CommitJobOptions *o,
+                        int64_t length, Error **errp)
+{
+    int64_t granularity = choose_granularity(o);
+    CopyEngineConfig cfg = {
         .source = s->source,
         .base = o->base,
         .dest = s->dest,
@@ -626,12 +679,52 @@ static int commit_job_setup(CommitJob *s, const CommitJobOptions *o,
         .buf_size = o->buf_size,
         .max_in_flight = o->max_in_flight,
     };
+
     cfg.buf_size = MAX(cfg.buf_size, cfg.max_chunk);
-    copy_engine_init(&s->engine, &cfg, length);
+    if (copy_engine_init(&s->engine, &cfg, length, errp) < 0) {
+        return -EINVAL;
+    }
     s->engine_ready = true;
     copy_engine_set_write_blocking(&s->engine,
         o->copy_mode == LIVEMERGE_COPY_MODE_WRITE_BLOCKING);
+    return 0;
+}
 
+/* Everything the job needs once it exists; on failure the caller fails it */
+static int commit_job_setup(CommitJob *s, const CommitJobOptions *o,
+                            Error **errp)
+{
+    int64_t length;
+    int ret;
+
+    if (bdrv_is_read_only(o->base)) {
+        if (bdrv_reopen_set_read_only(o->base, false, errp) < 0) {
+            error_prepend(errp, "Cannot make the base '%s' writable for the "
+                          "commit: ", bdrv_get_node_name(o->base));
+            return -EPERM;
+        }
+        s->base_read_only = true;
+    }
+
+    length = bdrv_getlength(o->top);
+    if (length < 0) {
+        error_setg_errno(errp, -length, "Could not get the size of '%s'",
+                         bdrv_get_node_name(o->top));
+        return length;
+    }
+    ret = hold_chain(s, o, length, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    if (bdrv_freeze_backing_chain(o->top, o->base, errp) < 0) {
+        return -EPERM;
+    }
+    s->chain_frozen = true;
+
+    ret = start_engine(s, o, length, errp);
+    if (ret < 0) {
+        return ret;
+    }
     if (s->is_active) {
         LivemergeWriteHandler handler = {
             .co_write = copy_engine_guest_write,
@@ -681,6 +774,9 @@ BlockJob *livemerge_commit_start(const CommitJobOptions *o, Error **errp)
     if (!s) {
         goto fail_filter;
     }
+    name_job_in_blocker(&s->common, filter);
+    /* Only the job may take its filter out of the graph */
+    livemerge_filter_set_owner(filter, o->job_id);
     s->filter = filter;
     s->active = o->active;
     s->top = o->top;
@@ -693,7 +789,7 @@ BlockJob *livemerge_commit_start(const CommitJobOptions *o, Error **errp)
     s->copy_mode = o->copy_mode;
     s->on_error = o->on_error;
 
-    if (commit_job_setup(s, o, ctx, errp) < 0) {
+    if (commit_job_setup(s, o, errp) < 0) {
         /* Undo as a failed job would; job_early_fail() only frees it */
         s->common.job.ret = -EPERM;
         commit_job_abort(&s->common.job);

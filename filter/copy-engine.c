@@ -18,7 +18,6 @@
 #include "block/block_int.h"
 #include "qemu/coroutine.h"
 #include "qemu/memalign.h"
-#include "sysemu/block-backend.h"
 
 #include "copy-engine.h"
 
@@ -28,27 +27,58 @@ typedef struct CopyOp {
     void *buf;
 } CopyOp;
 
-void copy_engine_init(CopyEngine *e, const CopyEngineConfig *cfg,
-                      int64_t length)
+int copy_engine_init(CopyEngine *e, const CopyEngineConfig *cfg,
+                     int64_t length, Error **errp)
 {
     *e = (CopyEngine) {
         .cfg = *cfg,
         .length = length,
     };
+    e->outside_writes = write_tracker_new(cfg->source->bs, cfg->base,
+                                          cfg->granularity, errp);
+    if (!e->outside_writes) {
+        return -EINVAL;
+    }
     qemu_co_mutex_init(&e->lock);
     qemu_co_queue_init(&e->op_done);
     QLIST_INIT(&e->locked);
     dirty_map_init(&e->dirty, length, cfg->granularity);
     /* Buffers serve reads of the source and writes of the destination */
-    e->buf_align = MAX(bdrv_opt_mem_align(blk_bs(cfg->source)),
-                       bdrv_opt_mem_align(blk_bs(cfg->dest)));
+    e->buf_align = MAX(bdrv_opt_mem_align(cfg->source->bs),
+                       bdrv_opt_mem_align(cfg->dest->bs));
+    return 0;
 }
 
 void copy_engine_destroy(CopyEngine *e)
 {
     assert(e->ops_in_flight == 0);
     copy_engine_release_buffers(e);
+    write_tracker_free(e->outside_writes);
     dirty_map_destroy(&e->dirty);
+}
+
+static void mark_outside_write(void *opaque, int64_t offset, int64_t bytes)
+{
+    CopyEngine *e = opaque;
+
+    dirty_map_set(&e->dirty, offset, MIN(bytes, e->length - offset));
+}
+
+/*
+ * Called with e->lock held.  A write that bypassed the filter took no
+ * range lock, so it may have landed after a copy of its region read the
+ * source: the region is copied again, after the write completed.
+ */
+static void catch_up_locked(CopyEngine *e)
+{
+    write_tracker_collect(e->outside_writes, mark_outside_write, e);
+}
+
+void coroutine_fn copy_engine_catch_up(CopyEngine *e)
+{
+    qemu_co_mutex_lock(&e->lock);
+    catch_up_locked(e);
+    qemu_co_mutex_unlock(&e->lock);
 }
 
 /*
@@ -106,7 +136,7 @@ static void record_error(CopyEngine *e, int ret, bool is_read)
 int64_t coroutine_fn copy_engine_mark_allocated(CopyEngine *e,
                                                 int64_t offset)
 {
-    BlockDriverState *top = blk_bs(e->cfg.source);
+    BlockDriverState *top = e->cfg.source->bs;
     int64_t bytes = MIN(e->length - offset, INT64_MAX / 2);
     int64_t n;
     int ret;
@@ -135,7 +165,7 @@ static int64_t coroutine_fn copy_extent(CopyEngine *e, int64_t offset,
                                         int64_t bytes, void *buf,
                                         bool *is_read)
 {
-    BlockDriverState *top = blk_bs(e->cfg.source);
+    BlockDriverState *top = e->cfg.source->bs;
     QEMUIOVector qiov;
     int64_t n;
     int ret;
@@ -157,18 +187,18 @@ static int64_t coroutine_fn copy_extent(CopyEngine *e, int64_t offset,
 
     if (ret & BDRV_BLOCK_ZERO) {
         *is_read = false;
-        ret = blk_co_pwrite_zeroes(e->cfg.dest, offset, n,
-                                   BDRV_REQ_MAY_UNMAP);
+        ret = bdrv_co_pwrite_zeroes(e->cfg.dest, offset, n,
+                                    BDRV_REQ_MAY_UNMAP);
         return ret < 0 ? ret : n;
     }
 
     qemu_iovec_init_buf(&qiov, buf, n);
-    ret = blk_co_preadv(e->cfg.source, offset, n, &qiov, 0);
+    ret = bdrv_co_preadv(e->cfg.source, offset, n, &qiov, 0);
     if (ret < 0) {
         return ret;
     }
     *is_read = false;
-    ret = blk_co_pwritev(e->cfg.dest, offset, n, &qiov, 0);
+    ret = bdrv_co_pwritev(e->cfg.dest, offset, n, &qiov, 0);
     return ret < 0 ? ret : n;
 }
 
@@ -224,6 +254,7 @@ int64_t coroutine_fn copy_engine_start_next(CopyEngine *e)
     while (!have_room(e) && e->ops_in_flight > 0) {
         qemu_co_queue_wait(&e->op_done, &e->lock);
     }
+    catch_up_locked(e);
     for (;;) {
         if (!dirty_map_next(&e->dirty, e->cursor,
                             e->guest_busy ? e->cfg.busy_chunk
@@ -275,6 +306,7 @@ bool coroutine_fn copy_engine_in_sync(CopyEngine *e)
     bool in_sync;
 
     qemu_co_mutex_lock(&e->lock);
+    catch_up_locked(e);
     in_sync = e->ops_in_flight == 0 && e->dirtying_writes == 0 &&
               dirty_map_count(&e->dirty) == 0;
     qemu_co_mutex_unlock(&e->lock);
@@ -309,14 +341,36 @@ static int coroutine_fn write_dest(CopyEngine *e, LivemergeRequestKind kind,
     /* Durability is the source's business until the pivot flushes */
     switch (kind) {
     case LIVEMERGE_REQ_WRITE:
-        return blk_co_pwritev_part(e->cfg.dest, offset, bytes, qiov,
-                                   qiov_offset, 0);
+        return bdrv_co_pwritev_part(e->cfg.dest, offset, bytes, qiov,
+                                    qiov_offset, 0);
     case LIVEMERGE_REQ_WRITE_ZEROES:
-        return blk_co_pwrite_zeroes(e->cfg.dest, offset, bytes,
-                                    flags & BDRV_REQ_MAY_UNMAP);
+        return bdrv_co_pwrite_zeroes(e->cfg.dest, offset, bytes,
+                                     flags & BDRV_REQ_MAY_UNMAP);
     default:
         g_assert_not_reached();
     }
+}
+
+/*
+ * The guest's write to the filter's child, which may be a node of the
+ * source chain: its bitmap sees the write too, so it is reported as ours.
+ */
+static int coroutine_fn write_source(CopyEngine *e, LivemergeRequestKind kind,
+                                     int64_t offset, int64_t bytes,
+                                     QEMUIOVector *qiov, size_t qiov_offset,
+                                     BdrvRequestFlags flags)
+{
+    BlockDriverState *filter = e->cfg.filter;
+    int ret;
+
+    ret = livemerge_filter_co_write_child(filter, kind, offset, bytes, qiov,
+                                          qiov_offset, flags);
+    /* The block layer may skip a discard without counting it */
+    if (kind != LIVEMERGE_REQ_DISCARD && filter->file) {
+        write_tracker_note_own_write(e->outside_writes, filter->file->bs,
+                                     ret);
+    }
+    return ret;
 }
 
 /* A guest write in write-blocking mode, to both sides at once */
@@ -347,10 +401,8 @@ static void coroutine_fn side_write_co(void *opaque)
         w->ret = write_dest(w->engine, w->kind, w->offset, w->bytes, w->qiov,
                             w->qiov_offset, w->flags);
     } else {
-        w->ret = livemerge_filter_co_write_child(w->engine->cfg.filter,
-                                                 w->kind, w->offset,
-                                                 w->bytes, w->qiov,
-                                                 w->qiov_offset, w->flags);
+        w->ret = write_source(w->engine, w->kind, w->offset, w->bytes,
+                              w->qiov, w->qiov_offset, w->flags);
     }
     if (--w->both->pending == 0 && w->both->waiter) {
         aio_co_wake(w->both->waiter);
@@ -380,11 +432,11 @@ static int coroutine_fn write_both(CopyEngine *e, LivemergeRequestKind kind,
         };
     }
     bdrv_io_plug(e->cfg.filter);
-    blk_io_plug(e->cfg.dest);
+    bdrv_io_plug(e->cfg.dest->bs);
     for (int i = 0; i < 2; i++) {
         qemu_coroutine_enter(qemu_coroutine_create(side_write_co, &side[i]));
     }
-    blk_io_unplug(e->cfg.dest);
+    bdrv_io_unplug(e->cfg.dest->bs);
     bdrv_io_unplug(e->cfg.filter);
     if (both.pending > 0) {
         both.waiter = qemu_coroutine_self();
@@ -433,8 +485,7 @@ int coroutine_fn copy_engine_guest_write(void *opaque,
         /* If the source write failed, the base may now differ from it */
         mark_dirty = ret < 0 || ret2 < 0;
     } else {
-        ret = livemerge_filter_co_write_child(e->cfg.filter, kind, offset,
-                                              bytes, qiov, qiov_offset, flags);
+        ret = write_source(e, kind, offset, bytes, qiov, qiov_offset, flags);
         mark_dirty = true;
     }
 

@@ -21,17 +21,18 @@
 
 #include "block/block_int.h"
 #include "block/reqlist.h"
-#include "sysemu/block-backend.h"
 
 #include "dirty-map.h"
 #include "filter-driver.h"
+#include "write-tracker.h"
 
 typedef struct CopyEngineConfig {
-    /* Reads of the guest's view (above the filter's child) */
-    BlockBackend *source;
+    /* Reads of the guest's view (the job's link to the top of the source) */
+    BdrvChild *source;
     /* Allocation above this node (exclusive) is copied; NULL: everything */
     BlockDriverState *base;
-    BlockBackend *dest;
+    /* Writes of the destination (the job's link to it) */
+    BdrvChild *dest;
     /* The filter whose child receives guest writes */
     BlockDriverState *filter;
     int64_t granularity;
@@ -49,6 +50,8 @@ typedef struct CopyEngine {
 
     CoMutex lock;           /* protects everything below */
     DirtyMap dirty;
+    /* Writes to the source chain that do not pass the filter */
+    WriteTracker *outside_writes;
     BlockReqList locked;    /* ranges held by copies and guest writes */
     CoQueue op_done;        /* woken whenever a copy finishes */
     int ops_in_flight;
@@ -71,8 +74,8 @@ typedef struct CopyEngine {
     bool error_is_read;
 } CopyEngine;
 
-void copy_engine_init(CopyEngine *e, const CopyEngineConfig *cfg,
-                      int64_t length);
+int copy_engine_init(CopyEngine *e, const CopyEngineConfig *cfg,
+                     int64_t length, Error **errp);
 void copy_engine_destroy(CopyEngine *e);
 
 /*
@@ -92,6 +95,14 @@ int64_t coroutine_fn copy_engine_start_next(CopyEngine *e);
 
 /* Free the copy buffers kept for reuse (while the engine has nothing to do) */
 void copy_engine_release_buffers(CopyEngine *e);
+
+/*
+ * Mark dirty what writes that did not pass the filter changed in the
+ * source chain since the last look.  Copies do it themselves; call it
+ * before deciding the destination is in sync for good (with every writer
+ * of the source chain drained).
+ */
+void coroutine_fn copy_engine_catch_up(CopyEngine *e);
 
 /* Wait for one copy to finish (returns at once if none is in flight) */
 void coroutine_fn copy_engine_wait_one(CopyEngine *e);

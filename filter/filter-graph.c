@@ -93,6 +93,12 @@ int livemerge_filter_remove(BlockDriverState *filter, Error **errp)
     GLOBAL_STATE_CODE();
     assert(livemerge_is_filter(filter));
 
+    if (livemerge_filter_owner(filter)) {
+        error_setg(errp, "it belongs to the job '%s' and leaves the graph "
+                   "when that job ends (cancel or complete the job)",
+                   livemerge_filter_owner(filter));
+        return -EBUSY;
+    }
     aio_context_acquire(ctx);
     /* Keep the filter while its parents move away from it */
     bdrv_ref(filter);

@@ -29,6 +29,7 @@ BlockDriverState *livemerge_filter_insert(BlockDriverState *bs,
 
 /*
  * Remove @filter from the graph: its parents use its child again.
+ * Refused while a job owns the filter (livemerge_filter_set_owner()).
  * Called from the main loop without any AioContext lock held.
  */
 int livemerge_filter_remove(BlockDriverState *filter, Error **errp);

@@ -14,6 +14,12 @@
 /* Look up node @name given as argument @arg, with an error naming both */
 BlockDriverState *livemerge_qmp_find_node(const char *arg, const char *name,
                                           Error **errp);
+/*
+ * Check @name, given as argument @arg, for a node that is about to be
+ * created: well-formed, not too long, not taken.
+ */
+bool livemerge_qmp_check_new_node_name(const char *arg, const char *name,
+                                       Error **errp);
 BlockDriverState *livemerge_qmp_find_filter(const char *arg, const char *name,
                                             Error **errp);
 

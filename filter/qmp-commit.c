@@ -20,12 +20,17 @@
 #include "qapi/qmp/qdict.h"
 #include "qemu/job.h"
 
+#include <sys/stat.h>
+
 #include "commit-job.h"
+#include "filter-driver.h"
 #include "filter-graph.h"
 #include "qmp-commands.h"
 
 #define MIN_GRANULARITY     512
 #define MAX_GRANULARITY     (64 * MiB)
+/* The longest backing file name a qcow2 header holds (QEMU's qcow2.c) */
+#define QCOW2_MAX_BACKING_FILE 1023
 
 typedef struct CommitArgs {
     char *job_id;
@@ -198,6 +203,47 @@ static BlockDriverState *overlay_of(BlockDriverState *bs)
     return NULL;
 }
 
+static bool check_no_filter_above(const char *device, BlockDriverState *bs,
+                                  Error **errp)
+{
+    BlockDriverState *filter = livemerge_filter_above(bs);
+
+    if (!filter) {
+        return true;
+    }
+    if (livemerge_filter_owner(filter)) {
+        error_setg(errp, "Parameter 'device': '%s' is in use by the "
+                   "livemerge job '%s' (its filter '%s' is above it)",
+                   device, livemerge_filter_owner(filter),
+                   bdrv_get_node_name(filter));
+    } else {
+        error_setg(errp, "Parameter 'device': '%s' already has the livemerge "
+                   "filter '%s' above it (remove it with "
+                   "livemerge-remove-filter)", device,
+                   bdrv_get_node_name(filter));
+    }
+    return false;
+}
+
+/*
+ * A filter as the base would be dropped from the chain along with the
+ * committed layers (the image above top would back onto what is below
+ * the filter): refused rather than done silently.
+ */
+static BlockDriverState *find_base_node(const char *name, Error **errp)
+{
+    BlockDriverState *bs = livemerge_qmp_find_node("base-node", name, errp);
+
+    if (bs && bs->drv && bs->drv->is_filter) {
+        error_setg(errp, "Parameter 'base-node': '%s' is a %s filter node, "
+                   "not an image; a commit into it would drop it from the "
+                   "chain: give the image below it as base-node", name,
+                   bs->drv->format_name);
+        return NULL;
+    }
+    return bs;
+}
+
 /* Resolve device, top and base into @o, checking how they relate */
 static bool resolve_chain(const CommitArgs *a, CommitJobOptions *o,
                           Error **errp)
@@ -220,10 +266,7 @@ static bool resolve_chain(const CommitArgs *a, CommitJobOptions *o,
                    bdrv_get_node_name(overlay_of(o->active)));
         return false;
     }
-    if (livemerge_filter_above(o->active)) {
-        error_setg(errp, "Parameter 'device': '%s' already has a livemerge "
-                   "filter (a job or livemerge-insert-filter) above it",
-                   a->device);
+    if (!check_no_filter_above(a->device, o->active, errp)) {
         return false;
     }
 
@@ -242,7 +285,7 @@ static bool resolve_chain(const CommitArgs *a, CommitJobOptions *o,
         }
     }
     if (a->has_base_node) {
-        o->base = livemerge_qmp_find_node("base-node", a->base_node, errp);
+        o->base = find_base_node(a->base_node, errp);
         if (!o->base) {
             return false;
         }
@@ -272,6 +315,95 @@ static bool resolve_chain(const CommitArgs *a, CommitJobOptions *o,
         error_setg(errp, "Parameter 'backing-file': only for committing an "
                    "intermediate layer, but '%s' is the active layer",
                    bdrv_get_node_name(o->top));
+        return false;
+    }
+    return true;
+}
+
+/* The node that holds @bs's data in a local file, or NULL */
+static const char *local_file_of(BlockDriverState *bs)
+{
+    while (bs->file) {
+        bs = bs->file->bs;
+    }
+    return bs->drv && g_str_equal(bs->drv->format_name, "file") ?
+           bs->filename : NULL;
+}
+
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
+           sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/*
+ * A backing-file string must make the image above @top reopen as the same
+ * chain: it is written into the overlay's header as is, and a string that
+ * does not lead to @base loses data or leaves an image that cannot be
+ * opened.  It is resolved as QEMU resolves it, relative to the overlay's
+ * directory.
+ */
+static bool check_backing_file(const char *str, BlockDriverState *top,
+                               BlockDriverState *base, Error **errp)
+{
+    BlockDriverState *overlay = overlay_of(top);
+    size_t max_len = sizeof(overlay->backing_file) - 1;
+    const char *base_file = local_file_of(base);
+    g_autofree char *shown = g_strescape(str, NULL);
+    g_autofree char *dir = NULL;
+    g_autofree char *path = NULL;
+
+    if (!*str) {
+        error_setg(errp, "Parameter 'backing-file': must not be empty (the "
+                   "image above '%s' would lose its backing file)",
+                   bdrv_get_node_name(top));
+        return false;
+    }
+    for (const char *p = str; *p; p++) {
+        if (g_ascii_iscntrl(*p)) {
+            error_setg(errp, "Parameter 'backing-file': '%s' contains a "
+                       "control character", shown);
+            return false;
+        }
+    }
+    if (g_str_has_prefix(str, "json:")) {
+        error_setg(errp, "Parameter 'backing-file': '%s' uses the json: "
+                   "pseudo-protocol; give the path of the base's file",
+                   shown);
+        return false;
+    }
+    if (overlay && g_str_equal(overlay->drv->format_name, "qcow2")) {
+        max_len = QCOW2_MAX_BACKING_FILE;
+    }
+    if (strlen(str) > max_len) {
+        error_setg(errp, "Parameter 'backing-file': '%s' is %zu bytes long; "
+                   "the header of '%s' holds at most %zu", shown, strlen(str),
+                   overlay ? bdrv_get_node_name(overlay) : "?", max_len);
+        return false;
+    }
+    if (!overlay || !base_file) {
+        error_setg(errp, "Parameter 'backing-file': '%s' cannot be checked: "
+                   "the base '%s' is not an image in a local file; leave "
+                   "backing-file out", shown, bdrv_get_node_name(base));
+        return false;
+    }
+    if (path_has_protocol(str)) {
+        error_setg(errp, "Parameter 'backing-file': '%s' names a protocol, "
+                   "not the base's file '%s'", shown, base_file);
+        return false;
+    }
+    if (g_path_is_absolute(str)) {
+        path = g_strdup(str);
+    } else {
+        dir = bdrv_dirname(overlay, NULL);
+        path = dir ? g_strconcat(dir, str, NULL) : NULL;
+    }
+    if (!path || !same_file(path, base_file)) {
+        error_setg(errp, "Parameter 'backing-file': '%s' does not lead to the "
+                   "base's file '%s' (relative paths start in the directory "
+                   "of '%s')", shown, base_file, bdrv_get_node_name(overlay));
         return false;
     }
     return true;
@@ -315,7 +447,16 @@ static void qmp_livemerge_commit(const CommitArgs *a, Error **errp)
             return;
         }
     }
+    if (a->has_filter_node_name &&
+        !livemerge_qmp_check_new_node_name("filter-node-name",
+                                           a->filter_node_name, errp)) {
+        return;
+    }
     if (!resolve_chain(a, &o, errp)) {
+        return;
+    }
+    if (a->has_backing_file &&
+        !check_backing_file(a->backing_file, o.top, o.base, errp)) {
         return;
     }
     livemerge_commit_start(&o, errp);

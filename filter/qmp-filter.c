@@ -33,6 +33,30 @@ BlockDriverState *livemerge_qmp_find_node(const char *arg, const char *name,
     return bs;
 }
 
+bool livemerge_qmp_check_new_node_name(const char *arg, const char *name,
+                                       Error **errp)
+{
+    size_t max_len = sizeof(((BlockDriverState *)NULL)->node_name) - 1;
+
+    if (!id_wellformed(name)) {
+        error_setg(errp, "Parameter '%s': '%s' is not a valid node name "
+                   "(letters, digits, '-', '.', '_', starting with a letter)",
+                   arg, name);
+        return false;
+    }
+    if (strlen(name) > max_len) {
+        error_setg(errp, "Parameter '%s': '%s' is too long for a node name "
+                   "(at most %zu characters)", arg, name, max_len);
+        return false;
+    }
+    if (bdrv_find_node(name)) {
+        error_setg(errp, "Parameter '%s': a node named '%s' already exists",
+                   arg, name);
+        return false;
+    }
+    return true;
+}
+
 BlockDriverState *livemerge_qmp_find_filter(const char *arg, const char *name,
                                             Error **errp)
 {
@@ -93,14 +117,8 @@ static void qmp_livemerge_insert_filter(const char *node,
                    "node uses it), so there is nothing to filter", node);
         return;
     }
-    if (!id_wellformed(filter_node_name)) {
-        error_setg(errp, "Parameter 'filter-node-name': '%s' is not a valid "
-                   "node name", filter_node_name);
-        return;
-    }
-    if (bdrv_find_node(filter_node_name)) {
-        error_setg(errp, "Parameter 'filter-node-name': a node named '%s' "
-                   "already exists", filter_node_name);
+    if (!livemerge_qmp_check_new_node_name("filter-node-name",
+                                           filter_node_name, errp)) {
         return;
     }
     filter = livemerge_filter_insert(bs, filter_node_name, errp);
