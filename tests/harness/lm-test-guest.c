@@ -156,6 +156,7 @@ void lm_test_guest_free(LmTestGuest *guest)
         return;
     }
     lm_test_guest_disconnect(guest);
+    lm_test_guest_use_clock(guest, NULL);
     g_mutex_clear(&guest->lock);
     g_free(guest->blocks);
     g_free(guest);
@@ -273,7 +274,7 @@ gboolean lm_test_guest_claim(LmTestGuest *guest, guint64 first, guint64 n,
             guest->blocks[i].flags |= BLOCK_BUSY;
         }
         if (gen) {
-            *gen = ++guest->last_gen;
+            *gen = lm_test_guest_next_gen(guest);
         }
     }
     g_mutex_unlock(&guest->lock);
@@ -307,6 +308,9 @@ void lm_test_guest_settle(LmTestGuest *guest, guint64 first, guint64 n,
     g_mutex_lock(&guest->lock);
     for (guint64 i = first; i < first + n; i++) {
         block_settle(&guest->blocks[i], op, gen, ok);
+    }
+    if (ok && op != LM_TEST_OP_DISCARD) {
+        lm_test_guest_log_write(guest, first, n, gen);
     }
     g_mutex_unlock(&guest->lock);
 }
