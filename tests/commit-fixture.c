@@ -630,6 +630,63 @@ void commit_job_log_wait(CommitJobLog *log, LmQmp *qmp, const char *status,
     }
 }
 
+/* File @ev (taken) in the log of its job among @logs, or the first's. */
+static void logs_event(CommitJobLog *const *logs, guint n, JsonObject *ev)
+{
+    const char *id = commit_event_str(ev, "id");
+
+    if (!id) {
+        id = commit_event_str(ev, "device");
+    }
+    for (guint i = 0; i < n; i++) {
+        if (g_strcmp0(id, logs[i]->job_id) == 0) {
+            log_event(logs[i], ev);
+            return;
+        }
+    }
+    log_event(logs[0], ev);
+}
+
+void commit_job_logs_wait(CommitJobLog *const *logs, guint n, LmQmp *qmp,
+                          const char *status, int timeout_ms)
+{
+    gint64 deadline = g_get_monotonic_time() +
+        (timeout_ms < 0 ? COMMIT_JOB_TIMEOUT_MS : timeout_ms) * 1000LL;
+
+    for (;;) {
+        g_autoptr(GError) err = NULL;
+        gint64 left = (deadline - g_get_monotonic_time()) / 1000;
+        gboolean all = TRUE;
+        JsonObject *ev;
+
+        for (guint i = 0; i < n; i++) {
+            if (g_strcmp0(logs[i]->last_status, status) == 0) {
+                continue;
+            }
+            all = FALSE;
+            if (g_strcmp0(logs[i]->last_status, "null") == 0) {
+                g_test_message("job '%s' is gone without reaching '%s': %s",
+                               logs[i]->job_id, status,
+                               logs[i]->statuses->str);
+                g_assert_cmpstr(logs[i]->last_status, ==, status);
+            }
+        }
+        if (all) {
+            return;
+        }
+        ev = lm_qmp_wait_event(qmp, NULL, MAX(left, 1), &err);
+        if (!ev) {
+            for (guint i = 0; i < n; i++) {
+                g_test_message("job '%s' waiting for '%s', statuses so far: %s",
+                               logs[i]->job_id, status,
+                               logs[i]->statuses->str);
+            }
+            g_assert_no_error(err);
+        }
+        logs_event(logs, n, ev);
+    }
+}
+
 static gboolean log_has_event(CommitJobLog *log, const char *event)
 {
     for (guint i = 0; i < log->events->len; i++) {

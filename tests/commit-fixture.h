@@ -179,6 +179,13 @@ void commit_job_log_wait(CommitJobLog *log, LmQmp *qmp, const char *status,
  */
 void commit_job_log_wait_event(CommitJobLog *log, LmQmp *qmp,
                                const char *event, int timeout_ms);
+/*
+ * Several jobs at once: collect events, each into its job's log, until
+ * every one of the @n logs has seen @status last; fails the test after
+ * @timeout_ms (< 0: COMMIT_JOB_TIMEOUT_MS).
+ */
+void commit_job_logs_wait(CommitJobLog *const *logs, guint n, LmQmp *qmp,
+                          const char *status, int timeout_ms);
 /* Collect whatever events have arrived, without waiting. */
 void commit_job_log_poll(CommitJobLog *log, LmQmp *qmp);
 
