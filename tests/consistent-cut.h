@@ -10,6 +10,8 @@
  * issued must be in its copy, or overwritten there by a later write to
  * the same block.  A copy that misses such a write holds a write newer
  * than one another copy lacks: the copies are not one instant.
+ * (A block of zeroes carries no generation: it counts as any write of
+ * zeroes made there.)
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */

@@ -61,9 +61,9 @@ guint64 lm_test_guest_next_gen(LmTestGuest *guest)
 }
 
 void lm_test_guest_log_write(LmTestGuest *guest, guint64 first, guint64 n,
-                             guint64 gen)
+                             guint64 gen, gboolean zero)
 {
-    LmTestWriteRecord r = { first, n, gen, 0 };
+    LmTestWriteRecord r = { first, n, gen, 0, zero };
 
     if (!guest->clock) {
         return;

@@ -82,7 +82,7 @@ void lm_test_guest_make_durable(LmTestGuest *guest, guint64 *snapshot);
 guint64 lm_test_guest_next_gen(LmTestGuest *guest);
 /* Record an acknowledged write when a clock is in use (guest->lock held). */
 void lm_test_guest_log_write(LmTestGuest *guest, guint64 first, guint64 n,
-                             guint64 gen);
+                             guint64 gen, gboolean zero);
 
 /* Connect a new handle to a unix socket export, with a timeout. */
 struct nbd_handle *lm_test_guest_nbd_connect(const char *socket_path,

@@ -165,16 +165,17 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(LmTestGuestClock, lm_test_guest_clock_unref)
 /* The last generation handed out. */
 guint64 lm_test_guest_clock_now(LmTestGuestClock *clock);
 
-/* One acknowledged write (or zero: gen 0) of a guest on a clock. */
+/* One acknowledged write (or write of zeroes) of a guest on a clock. */
 typedef struct {
     guint64 first;           /* block */
     guint64 n_blocks;
-    guint64 gen;             /* 0 for a write of zeros */
+    guint64 gen;             /* when it was issued */
     /*
      * The clock when the write was acknowledged: every write with a
      * generation above it was issued after this one completed.
      */
     guint64 acked_at;
+    gboolean zero;           /* zeroes: the blocks read as zeroes */
 } LmTestWriteRecord;
 
 /*
