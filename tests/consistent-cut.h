@@ -38,6 +38,11 @@ typedef struct {
  * missing.  The images must not be open read-write elsewhere.
  */
 void consistent_cut_assert(const ConsistentCutDisk *disks, guint n);
+/*
+ * The same, TRUE or FALSE (what is missing goes to the test log); blocks
+ * that hold what their guest never wrote there still fail the test.
+ */
+gboolean consistent_cut_check(const ConsistentCutDisk *disks, guint n);
 
 G_END_DECLS
 
