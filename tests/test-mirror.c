@@ -38,13 +38,16 @@
 /* A job slow enough to cancel before READY (the disk holds 14+ MiB) */
 #define SLOW_SPEED (1 * MiB)
 
-typedef enum { TGT_FULL_QCOW2, TGT_FULL_RAW, TGT_TOP_QCOW2 } Target;
+/* TGT_TOP_UNBACKED: a qcow2 target with no backing at all, which the
+ * job backs onto the source's backing (as a top target must end) */
+typedef enum { TGT_FULL_QCOW2, TGT_FULL_RAW, TGT_TOP_QCOW2, TGT_TOP_UNBACKED }
+    Target;
 typedef enum { LOAD_IDLE, LOAD_RANDOM_4K, LOAD_SEQUENTIAL_1M } Load;
 typedef enum { END_PIVOT, END_CANCEL_BEFORE_READY, END_CANCEL_AFTER_READY }
     Ending;
 
 static const char *const target_names[] = { "full-qcow2", "full-raw",
-                                            "top-qcow2" };
+                                            "top-qcow2", "top-unbacked" };
 static const char *const load_names[] = { "idle", "random-4k-qd16",
                                           "sequential-1m" };
 static const char *const ending_names[] = { "pivot", "cancel-before-ready",
@@ -68,6 +71,7 @@ typedef struct {
     Target target;
     char *target_path;
     gboolean load_running;
+    gboolean pivoted;
 } Disk;
 
 static const char *const target_nodes[] = { "target-file", "target", NULL };
@@ -88,6 +92,11 @@ static void fill(CommitChain *chain, guint layer, LmTestGuest *guest,
     }
     commit_zero(guest, 8 * MiB, MiB);
     commit_write(guest, 20 * MiB, 2 * MiB);
+}
+
+static gboolean is_top(Target t)
+{
+    return t == TGT_TOP_QCOW2 || t == TGT_TOP_UNBACKED;
 }
 
 static const char *target_fmt(Target t)
@@ -112,9 +121,10 @@ static gboolean disk_setup(Disk *d, Target target)
     d->target = target;
     d->target_path = lm_test_qsd_path(d->qsd, name);
     lm_test_image_create(d->target_path, &(LmTestImageOpts) {
-        .fmt = target_fmt(target), .size = COMMIT_CHAIN_DEFAULT_SIZE,
+        .fmt = target_fmt(target),
         .backing = target == TGT_TOP_QCOW2 ? commit_chain_path(d->chain, 0)
-                                           : NULL });
+                                           : NULL,
+        .size = COMMIT_CHAIN_DEFAULT_SIZE });
     return commit_require_command(d->qmp, "livemerge-mirror");
 }
 
@@ -225,7 +235,7 @@ static void start_mirror(Disk *d, const char *mode, guint64 speed)
                   "{\"job-id\": \"m\", \"device\": \"layer1\","
                   " \"target\": \"target\", \"sync\": \"%s\","
                   " \"copy-mode\": \"%s\", \"speed\": %" G_GUINT64_FORMAT "}",
-                  d->target == TGT_TOP_QCOW2 ? "top" : "full", mode, speed);
+                  is_top(d->target) ? "top" : "full", mode, speed);
 }
 
 /* What the export serves after a pivot onto the target */
@@ -252,7 +262,13 @@ static void check_images(Disk *d)
         lm_test_image_check(d->target_path);
         if (d->target == TGT_FULL_QCOW2) {
             g_assert_false(json_object_has_member(info, "backing-filename"));
-        } else {
+        } else if (d->target == TGT_TOP_QCOW2 || d->pivoted) {
+            /* A top target ends backed onto the source's backing */
+            if (!json_object_has_member(info, "full-backing-filename")) {
+                g_test_message("target image header: no backing file");
+            }
+            g_assert_true(json_object_has_member(info,
+                                                 "full-backing-filename"));
             g_assert_cmpstr(json_object_get_string_member(
                                 info, "full-backing-filename"), ==,
                             commit_chain_path(d->chain, 0));
@@ -303,6 +319,7 @@ static void test_mirror(gconstpointer data)
         ev = wait_event(&d, "BLOCK_JOB_COMPLETED");
         assert_completed(ev);
         commit_assert_export_chain(d.qmp, pivoted_chain(c->target));
+        d.pivoted = TRUE;
         break;
     case END_CANCEL_BEFORE_READY:
         commit_qmp_ok(d.qmp, "block-job-cancel", "{\"device\": \"m\"}");
@@ -415,6 +432,47 @@ static void test_reuse(gconstpointer data)
     disk_free(&d);
 }
 
+/*
+ * Every user of the disk moves: a second export of the source (the guest
+ * writes through it) serves the target after the pivot as well.
+ */
+static void test_pivot_every_user(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonObject) ev = NULL;
+    g_autofree char *side = NULL;
+    Disk d = {};
+
+    if (!disk_setup(&d, TGT_FULL_QCOW2)) {
+        disk_free(&d);
+        return;
+    }
+    disk_add_target(&d);
+    lm_test_qsd_export(d.qsd, "layer1", "side", &err);
+    g_assert_no_error(err);
+    start_mirror(&d, "adaptive", 0);
+    wait_ready(&d, "adaptive");
+    commit_qmp_ok(d.qmp, "block-job-complete", "{\"device\": \"m\"}");
+    ev = wait_event(&d, "BLOCK_JOB_COMPLETED");
+    assert_completed(ev);
+    commit_assert_export_chain(d.qmp, "target(rw)");
+    side = commit_export_node(d.qmp, "side");
+    g_assert_cmpstr(side, ==, "target");
+
+    /* The guest writes through the second export: it lands in the target */
+    lm_test_guest_disconnect(d.guest);
+    lm_test_guest_connect(d.guest, lm_test_qsd_nbd_socket(d.qsd), "side",
+                          &err);
+    g_assert_no_error(err);
+    commit_write(d.guest, 24 * MiB, 2 * MiB);
+    commit_verify(d.guest);
+    lm_test_guest_disconnect(d.guest);
+    lm_test_qsd_stop(d.qsd);
+    check_images(&d);
+    verify_image(&d, d.target_path, "qcow2");
+    disk_free(&d);
+}
+
 /* ------------------------------------------------------------------ */
 
 static void add_case(Target t, guint mode, Load l, Ending e)
@@ -449,6 +507,9 @@ int main(int argc, char **argv)
     add_case(TGT_TOP_QCOW2, WB, LOAD_RANDOM_4K, END_PIVOT);
     add_case(TGT_TOP_QCOW2, BG, LOAD_SEQUENTIAL_1M, END_CANCEL_AFTER_READY);
     add_case(TGT_TOP_QCOW2, AD, LOAD_RANDOM_4K, END_CANCEL_BEFORE_READY);
+    add_case(TGT_TOP_UNBACKED, AD, LOAD_IDLE, END_PIVOT);
+    add_case(TGT_TOP_UNBACKED, AD, LOAD_RANDOM_4K, END_PIVOT);
+    g_test_add_func("/mirror/pivot-every-user", test_pivot_every_user);
     g_test_add_data_func("/mirror/reuse/full-qcow2",
                          GINT_TO_POINTER(TGT_FULL_QCOW2), test_reuse);
     g_test_add_data_func("/mirror/reuse/full-raw",
