@@ -803,10 +803,16 @@ static void group_end_jobs(CopyJob **jobs, size_t n, bool pivot)
         aio_context_release(job_context(jobs[i]));
         jobs[i]->finished_by_group = true;
         WITH_JOB_LOCK_GUARD() {
+            Error *local_err = NULL;
+
+            /* Allowed in READY and in STANDBY (a drained READY job) */
             if (pivot) {
-                job_complete_locked(job, &error_abort);
+                job_complete_locked(job, &local_err);
             } else {
-                job_user_cancel_locked(job, false, &error_abort);
+                job_user_cancel_locked(job, false, &local_err);
+            }
+            if (local_err) {
+                error_report_err(local_err);
             }
         }
     }
