@@ -7,6 +7,8 @@
 #include "lm-test-config.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <glib/gstdio.h>
 #include <gio/gio.h>
@@ -17,6 +19,8 @@
 
 /* The pidfile is written when the daemon has finished starting. */
 #define CONFIG_PIDFILE_TIMEOUT_MS 30000
+/* The unit's TimeoutStopSec is longer; a test daemon has less to drain. */
+#define CONFIG_STOP_TIMEOUT_MS 60000
 
 char *lm_test_config_file(const char *name)
 {
@@ -106,4 +110,14 @@ void lm_test_config_assert_sockets(const char *run_dir, guint min_sockets)
         sockets++;
     }
     g_assert_cmpuint(sockets, >=, min_sockets);
+}
+
+void lm_test_config_stop(LmTestQsd *qsd)
+{
+    int status;
+
+    g_assert_cmpint(kill(lm_test_qsd_pid(qsd), SIGTERM), ==, 0);
+    status = lm_test_qsd_wait(qsd, CONFIG_STOP_TIMEOUT_MS);
+    g_assert_true(WIFEXITED(status));
+    g_assert_cmpint(WEXITSTATUS(status), ==, 0);
 }

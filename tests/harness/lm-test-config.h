@@ -41,6 +41,12 @@ LmTestQsd *lm_test_config_start(const char *name, const char *run_dir,
  */
 void lm_test_config_assert_sockets(const char *run_dir, guint min_sockets);
 
+/*
+ * Stop the daemon the way systemd stops the unit, with SIGTERM, and
+ * assert that it ended cleanly by itself (exit status 0).
+ */
+void lm_test_config_stop(LmTestQsd *qsd);
+
 G_END_DECLS
 
 #endif /* LM_TEST_CONFIG_H */

@@ -11,8 +11,6 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
-#include <signal.h>
-#include <sys/wait.h>
 #include <glib/gstdio.h>
 #include <gio/gio.h>
 #include <libnbd.h>
@@ -169,17 +167,6 @@ static void assert_probes_in_image(const char *disk)
     }
 }
 
-/* SIGTERM, as systemd stops the unit: the daemon exits 0 by itself. */
-static void stop_with_sigterm(LmTestQsd *qsd)
-{
-    int status;
-
-    g_assert_cmpint(kill(lm_test_qsd_pid(qsd), SIGTERM), ==, 0);
-    status = lm_test_qsd_wait(qsd, 30000);
-    g_assert_true(WIFEXITED(status));
-    g_assert_cmpint(WEXITSTATUS(status), ==, 0);
-}
-
 static void test_nbd_unix(Fixture *f, gconstpointer data)
 {
     g_autofree char *disk = fixture_disk(f, "disk0");
@@ -197,7 +184,7 @@ static void test_nbd_unix(Fixture *f, gconstpointer data)
     assert_exports(f, "nbd", ids);
     uri = g_strdup_printf("nbd+unix:///disk0?socket=%s/nbd.sock", f->run_dir);
     assert_client_accepted(uri, NULL);
-    stop_with_sigterm(qsd);
+    lm_test_config_stop(qsd);
     lm_test_image_check(disk);
     assert_probes_in_image(disk);
 }
@@ -289,7 +276,7 @@ static void test_nbd_tls(Fixture *f, gconstpointer data)
     assert_client_refused("client without a certificate", tls_uri, ca_only);
     assert_client_accepted(tls_uri, client_dir);
 
-    stop_with_sigterm(qsd);
+    lm_test_config_stop(qsd);
     lm_test_image_check(disk);
     assert_probes_in_image(disk);
 }
@@ -328,7 +315,7 @@ static void test_vhost_user_blk(Fixture *f, gconstpointer data)
     /* the QMP monitor and one vhost-user-blk socket per disk */
     lm_test_config_assert_sockets(f->run_dir, 1 + c->disks);
     assert_exports(f, "vhost-user-blk", (const char *const *)ids->pdata);
-    stop_with_sigterm(qsd);
+    lm_test_config_stop(qsd);
     for (guint i = 0; i < c->disks; i++) {
         lm_test_image_check(disks->pdata[i]);
     }
