@@ -25,6 +25,7 @@ struct VmOps {
     char *qga_socket;
     GHashTable *commands;   /* the daemon's QMP commands */
     guint jobs;             /* for unique job ids */
+    GHashTable *job_events; /* see record_job_event() */
     gint64 frozen, thawed;
 };
 
@@ -81,6 +82,8 @@ VmOps *vm_ops_new(LmQmp *qmp, const char *qga_socket)
 
     ops->qmp = qmp;
     ops->qga_socket = g_strdup(qga_socket);
+    ops->job_events = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                            g_free);
     return ops;
 }
 
@@ -90,6 +93,7 @@ void vm_ops_free(VmOps *ops)
         return;
     }
     g_clear_pointer(&ops->commands, g_hash_table_unref);
+    g_hash_table_unref(ops->job_events);
     g_free(ops->qga_socket);
     g_free(ops);
 }
@@ -360,45 +364,79 @@ gboolean vm_ops_snapshot(VmOps *ops, VmDisk *const *disks, guint n_disks,
 }
 
 /*
- * Wait for @event of job @job_id.  Another ending of the job first
- * (COMPLETED with an error, CANCELLED) fails; so does a COMPLETED with an
- * error when COMPLETED is awaited.
+ * Note a BLOCK_JOB_* event in @ops->job_events: "JOB EVENT" -> the
+ * event's error message, or "" without one.  Events of every job are
+ * kept, so waiting for one job does not lose another's.
+ */
+static void record_job_event(VmOps *ops, JsonObject *ev)
+{
+    const char *name = json_object_get_string_member(ev, "event");
+    JsonObject *data = json_object_get_object_member(ev, "data");
+    const char *device;
+
+    if (!g_str_has_prefix(name, "BLOCK_JOB_") || !data) {
+        return;
+    }
+    device = json_object_get_string_member_with_default(data, "device",
+                                                        NULL);
+    if (device) {
+        g_hash_table_insert(ops->job_events,
+                            g_strdup_printf("%s %s", device, name),
+                            g_strdup(json_object_get_string_member_with_default(
+                                data, "error", "")));
+    }
+}
+
+/* What is known of job @job_id's @event: NULL if not seen yet. */
+static const char *job_event(VmOps *ops, const char *job_id,
+                             const char *event)
+{
+    g_autofree char *key = g_strdup_printf("%s %s", job_id, event);
+
+    return g_hash_table_lookup(ops->job_events, key);
+}
+
+/*
+ * Wait for @event of job @job_id.  Any event of the job carrying an
+ * error fails, and so does its end (COMPLETED, CANCELLED) before @event.
  */
 static gboolean wait_job_event(VmOps *ops, const char *job_id,
                                const char *event, GError **error)
 {
-    for (;;) {
-        g_autoptr(JsonObject) ev = lm_qmp_wait_event(
-            ops->qmp, NULL, VM_OPS_JOB_TIMEOUT_MS, error);
-        const char *name;
-        JsonObject *data;
+    static const char *const events[] = {
+        "BLOCK_JOB_ERROR", "BLOCK_JOB_READY", "BLOCK_JOB_COMPLETED",
+        "BLOCK_JOB_CANCELLED",
+    };
 
+    for (;;) {
+        g_autoptr(JsonObject) ev = NULL;
+
+        for (guint i = 0; i < G_N_ELEMENTS(events); i++) {
+            const char *error_text = job_event(ops, job_id, events[i]);
+
+            if (error_text && *error_text) {
+                g_set_error(error, VM_OPS_ERROR, VM_OPS_ERROR_FAILED,
+                            "%s: %s: %s", job_id, events[i], error_text);
+                return FALSE;
+            }
+        }
+        if (job_event(ops, job_id, event)) {
+            return TRUE;
+        }
+        for (guint i = 2; i < G_N_ELEMENTS(events); i++) {
+            if (job_event(ops, job_id, events[i])) {
+                g_set_error(error, VM_OPS_ERROR, VM_OPS_ERROR_FAILED,
+                            "%s ended (%s) before %s", job_id, events[i],
+                            event);
+                return FALSE;
+            }
+        }
+        ev = lm_qmp_wait_event(ops->qmp, NULL, VM_OPS_JOB_TIMEOUT_MS, error);
         if (!ev) {
             g_prefix_error(error, "waiting for %s of %s: ", event, job_id);
             return FALSE;
         }
-        name = json_object_get_string_member(ev, "event");
-        data = json_object_get_object_member(ev, "data");
-        if (!g_str_has_prefix(name, "BLOCK_JOB_") || !data ||
-            g_strcmp0(json_object_get_string_member_with_default(
-                          data, "device", NULL), job_id) != 0) {
-            continue;
-        }
-        if (json_object_has_member(data, "error")) {
-            g_set_error(error, VM_OPS_ERROR, VM_OPS_ERROR_FAILED,
-                        "%s: %s: %s", job_id, name,
-                        json_object_get_string_member(data, "error"));
-            return FALSE;
-        }
-        if (g_str_equal(name, event)) {
-            return TRUE;
-        }
-        if (g_str_equal(name, "BLOCK_JOB_COMPLETED") ||
-            g_str_equal(name, "BLOCK_JOB_CANCELLED")) {
-            g_set_error(error, VM_OPS_ERROR, VM_OPS_ERROR_FAILED,
-                        "%s ended (%s) before %s", job_id, name, event);
-            return FALSE;
-        }
+        record_job_event(ops, ev);
     }
 }
 
@@ -441,7 +479,6 @@ gboolean vm_ops_commit(VmOps *ops, VmDisk *disk, guint top, guint base,
     gboolean active = top == disk->chain->len - 1;
     g_autofree char *job_id = NULL;
 
-    g_ptr_array_unref(lm_qmp_take_events(ops->qmp));
     job_id = start_commit(ops, disk, top, base, error);
     if (!job_id) {
         return FALSE;
@@ -460,7 +497,6 @@ gboolean vm_ops_commit_active_all(VmOps *ops, VmDisk *const *disks,
     g_autoptr(GPtrArray) jobs = g_ptr_array_new_with_free_func(g_free);
     g_autofree char *jid = NULL;
 
-    g_ptr_array_unref(lm_qmp_take_events(ops->qmp));
     for (guint i = 0; i < n_disks; i++) {
         char *job_id = start_commit(ops, disks[i], disks[i]->chain->len - 1,
                                     0, error);
@@ -499,7 +535,6 @@ gboolean vm_ops_pull(VmOps *ops, VmDisk *disk, GError **error)
     g_autofree char *jid = jstr(job_id);
     g_autofree char *jdev = jstr(vm_disk_active(disk)->node);
 
-    g_ptr_array_unref(lm_qmp_take_events(ops->qmp));
     if (!require_command(ops, "livemerge-stream", error) ||
         !lm_qmp_runf(ops->qmp, error, "livemerge-stream",
                      "{\"job-id\": %s, \"device\": %s}", jid, jdev) ||
@@ -522,7 +557,6 @@ gboolean vm_ops_copy(VmOps *ops, VmDisk *disk, const char *dir,
     g_autofree char *base = g_strconcat(node, ".qcow2", NULL);
     g_autofree char *path = g_build_filename(dir, base, NULL);
 
-    g_ptr_array_unref(lm_qmp_take_events(ops->qmp));
     if (!require_command(ops, "livemerge-mirror", error) ||
         !create_image(ops, node, path, disk->size, NULL, error)) {
         return FALSE;
