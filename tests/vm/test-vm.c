@@ -315,12 +315,26 @@ static void run_chain(Fixture *f)
     }
 }
 
-static void assert_guest_thawed(Fixture *f)
+/*
+ * The last quiesced snapshot froze every disk's filesystem and thawed it
+ * again (the agent's counts), the guest says it is thawed, and every
+ * disk's chain has @chain_len layers.
+ */
+static void assert_quiesce_ended(Fixture *f, guint chain_len)
 {
+    guint n = f->variant->n_disks;
     g_autoptr(GError) err = NULL;
-    g_autoptr(VmQga) qga = vm_qga_connect(f->qga_socket, 30000, &err);
+    g_autoptr(VmQga) qga = NULL;
     g_autofree char *status = NULL;
+    gint64 frozen, thawed;
 
+    vm_ops_last_quiesce(f->ops, &frozen, &thawed);
+    g_assert_cmpint(frozen, ==, n);
+    g_assert_cmpint(thawed, ==, n);
+    for (guint i = 0; i < n; i++) {
+        g_assert_cmpuint(f->disks[i]->chain->len, ==, chain_len);
+    }
+    qga = vm_qga_connect(f->qga_socket, 30000, &err);
     g_assert_no_error(err);
     status = vm_qga_fsfreeze_status(qga, &err);
     g_assert_no_error(err);
@@ -332,29 +346,16 @@ static void run_group(Fixture *f)
     guint n = f->variant->n_disks;
     g_autofree char *missing = g_build_filename(f->dir, "no-such-dir", NULL);
     g_autoptr(GError) err = NULL;
-    gint64 frozen, thawed;
 
     /* Both disks in one transaction, the guest's filesystems frozen. */
     snapshot(f, n, TRUE);
-    vm_ops_last_quiesce(f->ops, &frozen, &thawed);
-    g_assert_cmpint(frozen, ==, n);
-    g_assert_cmpint(thawed, ==, n);
-    assert_guest_thawed(f);
-    for (guint i = 0; i < n; i++) {
-        g_assert_cmpuint(f->disks[i]->chain->len, ==, 2);
-    }
+    assert_quiesce_ended(f, 2);
 
     /* A quiesced snapshot that fails (no overlay dir) thaws the guest. */
     g_assert_false(vm_ops_snapshot(f->ops, f->disks, n, missing, TRUE,
                                    &err));
     g_test_message("failing snapshot: %s", err->message);
-    vm_ops_last_quiesce(f->ops, &frozen, &thawed);
-    g_assert_cmpint(frozen, ==, n);
-    g_assert_cmpint(thawed, ==, n);
-    assert_guest_thawed(f);
-    for (guint i = 0; i < n; i++) {
-        g_assert_cmpuint(f->disks[i]->chain->len, ==, 2);
-    }
+    assert_quiesce_ended(f, 2);
     guest_keeps_writing(f, "failed quiesced snapshot");
     g_clear_error(&err);
 

@@ -25,9 +25,8 @@ struct VmMachine {
     GPtrArray *lines;            /* every console line, under @lock */
     guint cursor;                /* lines before it were matched */
     guint progress;              /* the guest's last LM-WROTE */
-    gboolean ended;              /* the console closed: the VM is gone */
-    GMainContext *ctx;           /* where the exit of @proc is reported */
-    gboolean exited;
+    gboolean ended;              /* the console closed: QEMU is exiting */
+    gboolean reaped;
 };
 
 static gpointer console_reader(gpointer data)
@@ -68,14 +67,6 @@ static void vm_child_setup(gpointer data)
 {
     (void)data;
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static void vm_exited_cb(GObject *source, GAsyncResult *res, gpointer data)
-{
-    VmMachine *vm = data;
-
-    g_subprocess_wait_finish(G_SUBPROCESS(source), res, NULL);
-    vm->exited = TRUE;
 }
 
 static void add_disk_args(GPtrArray *argv, const VmDiskAttach *disk, guint i)
@@ -165,7 +156,6 @@ VmMachine *vm_machine_start(const char *dir, const char *accel,
     vm = g_new0(VmMachine, 1);
     vm->console_path = g_build_filename(dir, "console.log", NULL);
     vm->lines = g_ptr_array_new_with_free_func(g_free);
-    vm->ctx = g_main_context_new();
     g_mutex_init(&vm->lock);
     g_cond_init(&vm->changed);
     {
@@ -182,9 +172,6 @@ VmMachine *vm_machine_start(const char *dir, const char *accel,
         return NULL;
     }
     vm->console_in = g_subprocess_get_stdin_pipe(vm->proc);
-    g_main_context_push_thread_default(vm->ctx);
-    g_subprocess_wait_async(vm->proc, NULL, vm_exited_cb, vm);
-    g_main_context_pop_thread_default(vm->ctx);
     vm->reader = g_thread_new("vm-console", console_reader, vm);
     return vm;
 }
@@ -279,35 +266,36 @@ gboolean vm_machine_send(VmMachine *vm, const char *line, GError **error)
            g_output_stream_flush(vm->console_in, NULL, error);
 }
 
-static gboolean timeout_cb(gpointer data)
+/*
+ * QEMU's stdout is the console: it closes when QEMU exits.  Wait up to
+ * @timeout_ms for that, kill QEMU if it does not come, then reap it.
+ */
+static void end_vm(VmMachine *vm, int timeout_ms)
 {
-    *(gboolean *)data = TRUE;
-    return G_SOURCE_REMOVE;
-}
+    gint64 deadline = g_get_monotonic_time() + timeout_ms * 1000LL;
+    gboolean ended;
 
-static gboolean wait_exit(VmMachine *vm, int timeout_ms)
-{
-    gboolean timed_out = FALSE;
-    GSource *timer = g_timeout_source_new(timeout_ms);
-
-    g_source_set_callback(timer, timeout_cb, &timed_out, NULL);
-    g_source_attach(timer, vm->ctx);
-    while (!vm->exited && !timed_out) {
-        g_main_context_iteration(vm->ctx, TRUE);
+    if (vm->reaped) {
+        return;
     }
-    g_source_destroy(timer);
-    g_source_unref(timer);
-    return vm->exited;
+    g_mutex_lock(&vm->lock);
+    while (!vm->ended && wait_changed(vm, deadline)) {
+        /* the reader thread signals every line and the end */
+    }
+    ended = vm->ended;
+    g_mutex_unlock(&vm->lock);
+    if (!ended) {
+        g_test_message("vm still running after %d ms, killing it",
+                       timeout_ms);
+        g_subprocess_force_exit(vm->proc);
+    }
+    g_subprocess_wait(vm->proc, NULL, NULL);
+    vm->reaped = TRUE;
 }
 
 int vm_machine_wait_exit(VmMachine *vm, int timeout_ms)
 {
-    if (!wait_exit(vm, timeout_ms)) {
-        g_test_message("vm still running after %d ms, killing it",
-                       timeout_ms);
-        g_subprocess_force_exit(vm->proc);
-        wait_exit(vm, VM_EXIT_KILL_TIMEOUT_MS);
-    }
+    end_vm(vm, timeout_ms);
     return g_subprocess_get_status(vm->proc);
 }
 
@@ -333,9 +321,12 @@ void vm_machine_free(VmMachine *vm)
     if (!vm) {
         return;
     }
-    if (vm->proc && !vm->exited) {
-        g_subprocess_force_exit(vm->proc);
-        wait_exit(vm, VM_EXIT_KILL_TIMEOUT_MS);
+    if (vm->proc) {
+        /* a VM still running at this point is not waited for */
+        if (!vm->reaped) {
+            g_subprocess_force_exit(vm->proc);
+        }
+        end_vm(vm, VM_EXIT_KILL_TIMEOUT_MS);
     }
     if (vm->reader) {
         g_thread_join(vm->reader);
@@ -344,7 +335,6 @@ void vm_machine_free(VmMachine *vm)
     g_ptr_array_unref(vm->lines);
     g_mutex_clear(&vm->lock);
     g_cond_clear(&vm->changed);
-    g_main_context_unref(vm->ctx);
     g_free(vm->console_path);
     g_free(vm);
 }
