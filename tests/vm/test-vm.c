@@ -18,6 +18,7 @@
  *   two-disks-quiesce: both disks of one daemon snapshotted in one
  *   transaction with the guest's filesystems frozen by qemu-ga; a quiesced
  *   snapshot that fails thaws the guest too; active commit of both.
+ *   demo (scripts/demo --vm): snapshot, active commit with pivot.
  *
  * Operations the daemon lacks (livemerge-stream, livemerge-mirror until
  * they land) are skipped with a message naming the command.
@@ -59,6 +60,7 @@ static const char *const console_errors[] = {
 typedef enum {
     RUN_CHAIN,   /* every operation on one disk */
     RUN_GROUP,   /* several disks together, quiesced */
+    RUN_DEMO,    /* the demo's main job: snapshot, active commit + pivot */
 } RunKind;
 
 typedef struct {
@@ -78,6 +80,8 @@ static const Variant variants[] = {
     { "nbd", "nbd-unix", VM_DISK_NBD, 1, FALSE, RUN_CHAIN },
     { "two-disks-quiesce", "vm-disks", VM_DISK_VHOST_USER_BLK, 2, TRUE,
       RUN_GROUP },
+    /* scripts/demo --vm */
+    { "demo", "vhost-user-blk", VM_DISK_VHOST_USER_BLK, 1, FALSE, RUN_DEMO },
 };
 
 typedef struct {
@@ -366,6 +370,16 @@ static void run_group(Fixture *f)
     }
 }
 
+static void run_demo(Fixture *f)
+{
+    g_autoptr(GError) err = NULL;
+
+    snapshot(f, 1, FALSE);
+    vm_ops_commit(f->ops, f->disks[0], 1, 0, &err);
+    step_done(f, "active commit with pivot", err);
+    g_assert_cmpuint(f->disks[0]->chain->len, ==, 1);
+}
+
 /* The guest checks its files, unmounts and powers off. */
 static void finish_guest(Fixture *f)
 {
@@ -430,6 +444,9 @@ static void test_vm(Fixture *f, gconstpointer data)
         break;
     case RUN_GROUP:
         run_group(f);
+        break;
+    case RUN_DEMO:
+        run_demo(f);
         break;
     }
     finish_guest(f);
