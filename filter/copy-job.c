@@ -425,15 +425,26 @@ static void remove_write_handler(CopyJob *s)
     }
 }
 
-/* Take the job's own hold of the chain away before the graph changes */
-static void release_nodes(CopyJob *s)
+/* Before the graph changes: guest writes go straight on, chain unfrozen */
+static void release_chain(CopyJob *s)
 {
     remove_write_handler(s);
     if (s->chain_frozen) {
         bdrv_unfreeze_backing_chain(s->frozen_top, s->frozen_base);
         s->chain_frozen = false;
     }
-    /* Our own links to the nodes must not follow them */
+}
+
+/*
+ * The job's own links go.  A pivot (a kind with READY) moves the disk's
+ * users and leaves the job's links where they are, so they go after it:
+ * a destination that lost its last user would go back to the main loop's
+ * context, and a pivot onto a node of another context fails.  A change of
+ * backing links (the other kinds) goes after them: QEMU refuses to move a
+ * job's link along with the chain.
+ */
+static void drop_links(CopyJob *s)
+{
     s->source = NULL;
     s->dest = NULL;
     block_job_remove_all_bdrv(&s->common);
@@ -469,7 +480,10 @@ static int copy_job_exit(Job *job)
         ret = final_sync(s);
         finish = finish && ret == 0;
     }
-    release_nodes(s);
+    release_chain(s);
+    if (!s->goes_ready) {
+        drop_links(s);
+    }
     if (finish && !s->finished_by_group) {
         ret = s->kind->finish(s, &local_err);
         if (ret < 0) {
@@ -478,6 +492,7 @@ static int copy_job_exit(Job *job)
             error_report_err(local_err);
         }
     }
+    drop_links(s);
 
     livemerge_filter_set_owner(filter, NULL);
     livemerge_filter_remove(filter, &error_abort);
