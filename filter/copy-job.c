@@ -570,7 +570,8 @@ static int start_engine(CopyJob *s, const CopyJobOptions *o, Error **errp)
     if (!s->engine) {
         return -EINVAL;
     }
-    s->pacing = pacing_new(s->engine, s->filter, o->copy_mode);
+    s->pacing = pacing_new(s->engine, s->filter, o->copy_mode,
+                           o->guest_impact);
     return 0;
 }
 
@@ -693,6 +694,17 @@ CopyJob *copy_job_find(const char *arg, const char *job_id, Error **errp)
         }
     }
     return to_copy_job(job);
+}
+
+void copy_job_set_guest_impact(CopyJob *s, int guest_impact)
+{
+    AioContext *ctx = s->common.job.aio_context;
+
+    /* The pacing policy is the job's: change it in the job's context */
+    aio_context_acquire(ctx);
+    pacing_set_guest_impact(s->pacing, guest_impact);
+    aio_context_release(ctx);
+    job_enter(&s->common.job);
 }
 
 /* ------------------------------------------------------------------ */
