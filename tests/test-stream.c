@@ -474,6 +474,100 @@ static void test_stream_with_base_under_load(void)
     commit_chain_finish(chain, guest, 3);
 }
 
+/* ------------------------------------------------------------------ */
+/* on-error: blkdebug fails the first data read from layer1's file */
+
+static CommitChain *error_chain_new(LmTestQsd *qsd, LmTestGuest *guest,
+                                    const char *policy)
+{
+    g_autoptr(GError) err = NULL;
+    CommitChain *chain = commit_chain_new(qsd, 3, NULL);
+    LmQmp *qmp = lm_test_qsd_qmp(qsd);
+
+    commit_chain_build_offline(chain, guest, fill, NULL);
+    commit_qmp_ok(qmp, "blockdev-add",
+                  "{\"driver\": \"qcow2\", \"node-name\": \"layer0\","
+                  " \"read-only\": true, \"file\": {\"driver\": \"file\","
+                  " \"filename\": \"%s\"}}", commit_chain_path(chain, 0));
+    commit_qmp_ok(qmp, "blockdev-add",
+                  "{\"driver\": \"qcow2\", \"node-name\": \"layer1\","
+                  " \"read-only\": true, \"backing\": \"layer0\","
+                  " \"file\": {\"driver\": \"blkdebug\", \"inject-error\":"
+                  " [{\"event\": \"read_aio\", \"errno\": 5, \"once\": true}],"
+                  " \"image\": {\"driver\": \"file\", \"filename\": \"%s\"}}}",
+                  commit_chain_path(chain, 1));
+    commit_qmp_ok(qmp, "blockdev-add",
+                  "{\"driver\": \"qcow2\", \"node-name\": \"layer2\","
+                  " \"backing\": \"layer1\", \"file\": {\"driver\": \"file\","
+                  " \"filename\": \"%s\"}}", commit_chain_path(chain, 2));
+    lm_test_qsd_export(qsd, "layer2", COMMIT_CHAIN_EXPORT, &err);
+    g_assert_no_error(err);
+    commit_chain_connect(chain, guest);
+    if (commit_require_command(qmp, "livemerge-stream")) {
+        commit_qmp_ok(qmp, "livemerge-stream", "{\"job-id\": \"s\","
+                      " \"device\": \"layer2\", \"on-error\": \"%s\"}",
+                      policy);
+        return chain;
+    }
+    commit_chain_finish(chain, guest, 2);
+    commit_chain_free(chain);
+    return NULL;
+}
+
+static void test_on_error(gconstpointer data)
+{
+    const char *policy = data;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(LmTestQsd) qsd = lm_test_qsd_start(NULL, &err);
+    g_autoptr(LmTestGuest) guest = lm_test_guest_new(0);
+    g_autoptr(CommitChain) chain = NULL;
+    g_autoptr(CommitJobLog) log = commit_job_log_new("s");
+    gboolean fails = g_str_equal(policy, "report");
+    JsonObject *error = NULL;
+    LmQmp *qmp;
+
+    g_assert_no_error(err);
+    chain = error_chain_new(qsd, guest, policy);
+    if (!chain) {
+        return;
+    }
+    qmp = commit_chain_qmp(chain);
+    if (g_str_equal(policy, "stop")) {
+        commit_job_log_wait(log, qmp, "paused", -1);
+        /* The guest writes while the job waits */
+        commit_write(guest, 4 * MiB, MiB);
+        commit_qmp_ok(qmp, "block-job-resume", "{\"device\": \"s\"}");
+    }
+    commit_job_log_wait(log, qmp, "null", -1);
+    for (guint i = 0; i < log->events->len; i++) {
+        JsonObject *ev = log->events->pdata[i];
+
+        if (g_str_equal(json_object_get_string_member(ev, "event"),
+                        "BLOCK_JOB_ERROR") && !error) {
+            error = ev;
+        }
+    }
+    g_assert_nonnull(error);
+    g_assert_cmpstr(commit_event_str(error, "operation"), ==, "read");
+    g_assert_cmpstr(commit_event_str(error, "action"), ==, policy);
+    if (fails) {
+        /* The chain is as it was */
+        g_assert_nonnull(log->completed);
+        g_assert_nonnull(commit_event_str(log->completed, "error"));
+        commit_assert_export_chain(qmp, "layer2(rw) > layer1(ro) > layer0(ro)");
+    } else {
+        /* Completed after the error, with everything pulled */
+        g_assert_nonnull(log->completed);
+        g_assert_null(commit_event_str(log->completed, "error"));
+        g_assert_cmpint(commit_event_int(log->completed, "offset"), ==,
+                        commit_event_int(log->completed, "len"));
+        commit_assert_export_chain(qmp, "layer2(rw)");
+        check_header(chain, -1, NULL);
+    }
+    commit_assert_no_jobs(qmp);
+    commit_chain_finish(chain, guest, 2);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -490,5 +584,8 @@ int main(int argc, char **argv)
                          GINT_TO_POINTER(RACE_SEQUENTIAL_1M), test_race);
     g_test_add_data_func("/stream/race/around-filter",
                          GINT_TO_POINTER(RACE_AROUND_FILTER), test_race);
+    g_test_add_data_func("/stream/on-error/report", "report", test_on_error);
+    g_test_add_data_func("/stream/on-error/stop", "stop", test_on_error);
+    g_test_add_data_func("/stream/on-error/ignore", "ignore", test_on_error);
     return g_test_run();
 }
