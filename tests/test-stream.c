@@ -441,6 +441,53 @@ static void test_race(gconstpointer data)
 }
 
 /*
+ * The race with zeroes: while the region is pulled (slowly), the guest
+ * zeroes 64k ranges in it and writes blocks between them, one request at
+ * a time, until the job is gone.  A zeroed range must read as zeroes,
+ * never as the older data being pulled.
+ */
+static void test_race_zeroes(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(LmTestQsd) qsd = lm_test_qsd_start(NULL, &err);
+    g_autoptr(CommitChain) chain = NULL;
+    g_autoptr(LmTestGuest) guest = lm_test_guest_new(0);
+    g_autofree char *args = NULL;
+    g_autoptr(GRand) rand = g_rand_new_with_seed(g_test_rand_int());
+    g_autoptr(CommitJobLog) log = commit_job_log_new("s");
+    guint zeroes = 0;
+    LmQmp *qmp;
+
+    g_assert_no_error(err);
+    chain = commit_chain_new(qsd, 3, NULL);
+    commit_chain_build(chain, guest, fill_race, NULL);
+    qmp = commit_chain_qmp(chain);
+    if (!commit_require_command(qmp, "livemerge-stream")) {
+        return;
+    }
+    args = g_strdup_printf(", \"speed\": %" G_GUINT64_FORMAT, RACE_SPEED);
+    start_stream(chain, -1, NULL, args);
+    for (;;) {
+        g_autoptr(JsonObject) job = commit_query_block_job(qmp, "s");
+        guint64 off = g_rand_int_range(rand, 0, RACE_REGION / (64 * KiB)) *
+                      64 * KiB;
+
+        if (!job) {
+            break;
+        }
+        commit_zero(guest, off, 64 * KiB);
+        commit_write(guest, (off + RACE_REGION / 2) % RACE_REGION, 4 * KiB);
+        zeroes++;
+    }
+    commit_job_log_wait(log, qmp, "null", -1);
+    commit_job_assert_completed_type(log, "stream");
+    g_test_message("%u zeroed ranges while pulling", zeroes);
+    g_assert_cmpuint(zeroes, >, 0);
+    check_graph(chain, -1);
+    commit_chain_finish(chain, guest, 2);
+}
+
+/*
  * Pulling onto a base while the guest writes: the guest keeps writing
  * over the whole disk, including what stays in the base.
  */
@@ -626,6 +673,7 @@ int main(int argc, char **argv)
                          GINT_TO_POINTER(RACE_RANDOM_4K), test_race);
     g_test_add_data_func("/stream/race/sequential-1m",
                          GINT_TO_POINTER(RACE_SEQUENTIAL_1M), test_race);
+    g_test_add_func("/stream/race/zeroes", test_race_zeroes);
     g_test_add_data_func("/stream/race/around-filter",
                          GINT_TO_POINTER(RACE_AROUND_FILTER), test_race);
     g_test_add_func("/stream/control/manual-finalize", test_manual_finalize);
