@@ -18,9 +18,41 @@
 #include "block/block_int.h"
 #include "qemu/coroutine.h"
 #include "qemu/memalign.h"
-#include "sysemu/block-backend.h"
+#include "block/reqlist.h"
 
 #include "copy-engine.h"
+#include "dirty-map.h"
+#include "write-tracker.h"
+
+struct CopyEngine {
+    CopyEngineConfig cfg;
+    int64_t length;
+
+    CoMutex lock;           /* protects everything below */
+    DirtyMap dirty;
+    /* Writes to the source chain that do not pass the filter */
+    WriteTracker *outside_writes;
+    BlockReqList locked;    /* ranges held by copies and guest writes */
+    CoQueue op_done;        /* woken whenever a copy finishes */
+    int ops_in_flight;
+    int64_t bytes_in_flight;
+    /* Guest writes that will mark their region dirty when they finish */
+    int dirtying_writes;
+    bool write_blocking;
+    /* The guest is doing I/O: copy gently (one request in flight) */
+    bool guest_busy;
+
+    int64_t cursor;         /* where the next copy starts looking */
+
+    size_t buf_align;
+    GSList *free_buffers;   /* copy buffers no copy uses, for reuse */
+
+    /* Collected for the job, which takes them */
+    int64_t bytes_done;
+    int64_t bytes_dirtied;  /* by guest writes, at the map's granularity */
+    int error;              /* first unreported error (negative errno) */
+    bool error_is_read;
+};
 
 typedef struct CopyOp {
     CopyEngine *engine;
@@ -28,27 +60,80 @@ typedef struct CopyOp {
     void *buf;
 } CopyOp;
 
-void copy_engine_init(CopyEngine *e, const CopyEngineConfig *cfg,
-                      int64_t length)
+CopyEngine *copy_engine_new(const CopyEngineConfig *cfg, int64_t length,
+                            Error **errp)
 {
-    *e = (CopyEngine) {
-        .cfg = *cfg,
-        .length = length,
-    };
+    CopyEngine *e = g_new0(CopyEngine, 1);
+
+    e->cfg = *cfg;
+    e->length = length;
+    /*
+     * A stream's destination is the top of the view: its own writes are
+     * the guest's, which a copy-on-read never overwrites, so only the
+     * layers below it are watched.
+     */
+    e->outside_writes = write_tracker_new(cfg->view_top, cfg->base,
+                                          cfg->granularity, errp);
+    if (!e->outside_writes) {
+        g_free(e);
+        return NULL;
+    }
     qemu_co_mutex_init(&e->lock);
     qemu_co_queue_init(&e->op_done);
     QLIST_INIT(&e->locked);
     dirty_map_init(&e->dirty, length, cfg->granularity);
     /* Buffers serve reads of the source and writes of the destination */
-    e->buf_align = MAX(bdrv_opt_mem_align(blk_bs(cfg->source)),
-                       bdrv_opt_mem_align(blk_bs(cfg->dest)));
+    e->buf_align = bdrv_opt_mem_align(cfg->dest->bs);
+    if (cfg->source) {
+        e->buf_align = MAX(e->buf_align, bdrv_opt_mem_align(cfg->source->bs));
+    }
+    return e;
 }
 
-void copy_engine_destroy(CopyEngine *e)
+void copy_engine_free(CopyEngine *e)
 {
+    if (!e) {
+        return;
+    }
     assert(e->ops_in_flight == 0);
     copy_engine_release_buffers(e);
+    write_tracker_free(e->outside_writes);
     dirty_map_destroy(&e->dirty);
+    g_free(e);
+}
+
+int64_t copy_engine_length(CopyEngine *e)
+{
+    return e->length;
+}
+
+int64_t copy_engine_granularity(CopyEngine *e)
+{
+    return e->cfg.granularity;
+}
+
+static void mark_outside_write(void *opaque, int64_t offset, int64_t bytes)
+{
+    CopyEngine *e = opaque;
+
+    dirty_map_set(&e->dirty, offset, MIN(bytes, e->length - offset));
+}
+
+/*
+ * Called with e->lock held.  A write that bypassed the filter took no
+ * range lock, so it may have landed after a copy of its region read the
+ * source: the region is copied again, after the write completed.
+ */
+static void catch_up_locked(CopyEngine *e)
+{
+    write_tracker_collect(e->outside_writes, mark_outside_write, e);
+}
+
+void coroutine_fn copy_engine_catch_up(CopyEngine *e)
+{
+    qemu_co_mutex_lock(&e->lock);
+    catch_up_locked(e);
+    qemu_co_mutex_unlock(&e->lock);
 }
 
 /*
@@ -106,7 +191,7 @@ static void record_error(CopyEngine *e, int ret, bool is_read)
 int64_t coroutine_fn copy_engine_mark_allocated(CopyEngine *e,
                                                 int64_t offset)
 {
-    BlockDriverState *top = blk_bs(e->cfg.source);
+    BlockDriverState *top = e->cfg.view_top;
     int64_t bytes = MIN(e->length - offset, INT64_MAX / 2);
     int64_t n;
     int ret;
@@ -114,16 +199,46 @@ int64_t coroutine_fn copy_engine_mark_allocated(CopyEngine *e,
     if (offset >= e->length) {
         return e->length;
     }
+    if (e->cfg.method == COPY_ON_READ) {
+        /* What the destination holds itself is never pulled */
+        ret = bdrv_is_allocated(e->cfg.dest->bs, offset, bytes, &n);
+        if (ret != 0) {
+            return ret < 0 ? ret : offset + n;
+        }
+        bytes = n;
+    }
     ret = bdrv_is_allocated_above(top, e->cfg.base, false, offset, bytes, &n);
     if (ret < 0) {
         return ret;
     }
-    if (ret) {
+    /* Unallocated ranges read as zeroes, which the destination must too */
+    if (ret || e->cfg.zero_unallocated) {
         qemu_co_mutex_lock(&e->lock);
         dirty_map_set(&e->dirty, offset, n);
         qemu_co_mutex_unlock(&e->lock);
     }
     return offset + n;
+}
+
+/*
+ * Where the view is unallocated all the way down it reads as zeroes:
+ * write zeroes where the destination does not already read so.
+ */
+static int64_t coroutine_fn zero_dest(CopyEngine *e, int64_t offset,
+                                      int64_t bytes)
+{
+    int64_t n;
+    int ret;
+
+    ret = bdrv_block_status(e->cfg.dest->bs, offset, bytes, &n, NULL, NULL);
+    if (ret < 0) {
+        return ret;
+    }
+    if (ret & BDRV_BLOCK_ZERO) {
+        return n;
+    }
+    ret = bdrv_co_pwrite_zeroes(e->cfg.dest, offset, n, BDRV_REQ_MAY_UNMAP);
+    return ret < 0 ? ret : n;
 }
 
 /*
@@ -135,7 +250,7 @@ static int64_t coroutine_fn copy_extent(CopyEngine *e, int64_t offset,
                                         int64_t bytes, void *buf,
                                         bool *is_read)
 {
-    BlockDriverState *top = blk_bs(e->cfg.source);
+    BlockDriverState *top = e->cfg.view_top;
     QEMUIOVector qiov;
     int64_t n;
     int ret;
@@ -151,24 +266,38 @@ static int64_t coroutine_fn copy_extent(CopyEngine *e, int64_t offset,
         return ret;
     }
     if (!(ret & BDRV_BLOCK_ALLOCATED)) {
+        *is_read = false;
+        if (e->cfg.zero_unallocated) {
+            return zero_dest(e, offset, n);
+        }
         /* The destination already shows what the guest sees here */
         return n;
+    }
+    if (e->cfg.method == COPY_ON_READ) {
+        /*
+         * The block layer copies only what the destination lacks (a
+         * guest write always wins), zeroes as zero writes, and holds
+         * off every other request on the destination meanwhile
+         */
+        ret = bdrv_co_preadv(e->cfg.dest, offset, n, NULL,
+                             BDRV_REQ_COPY_ON_READ | BDRV_REQ_PREFETCH);
+        return ret < 0 ? ret : n;
     }
 
     if (ret & BDRV_BLOCK_ZERO) {
         *is_read = false;
-        ret = blk_co_pwrite_zeroes(e->cfg.dest, offset, n,
-                                   BDRV_REQ_MAY_UNMAP);
+        ret = bdrv_co_pwrite_zeroes(e->cfg.dest, offset, n,
+                                    BDRV_REQ_MAY_UNMAP);
         return ret < 0 ? ret : n;
     }
 
     qemu_iovec_init_buf(&qiov, buf, n);
-    ret = blk_co_preadv(e->cfg.source, offset, n, &qiov, 0);
+    ret = bdrv_co_preadv(e->cfg.source, offset, n, &qiov, 0);
     if (ret < 0) {
         return ret;
     }
     *is_read = false;
-    ret = blk_co_pwritev(e->cfg.dest, offset, n, &qiov, 0);
+    ret = bdrv_co_pwritev(e->cfg.dest, offset, n, &qiov, 0);
     return ret < 0 ? ret : n;
 }
 
@@ -179,7 +308,7 @@ static void coroutine_fn copy_op_co(void *opaque)
     int64_t offset = op->req.offset;
     int64_t end = offset + op->req.bytes;
     bool is_read = false;
-    int64_t ret = op->buf ? 0 : -ENOMEM;
+    int64_t ret = op->buf || e->cfg.method == COPY_ON_READ ? 0 : -ENOMEM;
 
     while (ret >= 0 && offset < end) {
         ret = copy_extent(e, offset, end - offset, op->buf, &is_read);
@@ -224,6 +353,7 @@ int64_t coroutine_fn copy_engine_start_next(CopyEngine *e)
     while (!have_room(e) && e->ops_in_flight > 0) {
         qemu_co_queue_wait(&e->op_done, &e->lock);
     }
+    catch_up_locked(e);
     for (;;) {
         if (!dirty_map_next(&e->dirty, e->cursor,
                             e->guest_busy ? e->cfg.busy_chunk
@@ -241,7 +371,8 @@ int64_t coroutine_fn copy_engine_start_next(CopyEngine *e)
 
     op = g_new0(CopyOp, 1);
     op->engine = e;
-    op->buf = take_buffer(e);
+    /* A copy-on-read needs no buffer of ours */
+    op->buf = e->cfg.method == COPY_READ_WRITE ? take_buffer(e) : NULL;
     dirty_map_clear(&e->dirty, offset, bytes);
     reqlist_init_req(&e->locked, &op->req, offset, bytes);
     e->ops_in_flight++;
@@ -275,6 +406,7 @@ bool coroutine_fn copy_engine_in_sync(CopyEngine *e)
     bool in_sync;
 
     qemu_co_mutex_lock(&e->lock);
+    catch_up_locked(e);
     in_sync = e->ops_in_flight == 0 && e->dirtying_writes == 0 &&
               dirty_map_count(&e->dirty) == 0;
     qemu_co_mutex_unlock(&e->lock);
@@ -291,9 +423,19 @@ int copy_engine_ops_in_flight(CopyEngine *e)
     return e->ops_in_flight;
 }
 
+int64_t copy_engine_bytes_in_flight(CopyEngine *e)
+{
+    return e->bytes_in_flight;
+}
+
 void copy_engine_set_write_blocking(CopyEngine *e, bool write_blocking)
 {
     e->write_blocking = write_blocking;
+}
+
+bool copy_engine_write_blocking(CopyEngine *e)
+{
+    return e->write_blocking;
 }
 
 void copy_engine_set_guest_busy(CopyEngine *e, bool busy)
@@ -309,14 +451,36 @@ static int coroutine_fn write_dest(CopyEngine *e, LivemergeRequestKind kind,
     /* Durability is the source's business until the pivot flushes */
     switch (kind) {
     case LIVEMERGE_REQ_WRITE:
-        return blk_co_pwritev_part(e->cfg.dest, offset, bytes, qiov,
-                                   qiov_offset, 0);
+        return bdrv_co_pwritev_part(e->cfg.dest, offset, bytes, qiov,
+                                    qiov_offset, 0);
     case LIVEMERGE_REQ_WRITE_ZEROES:
-        return blk_co_pwrite_zeroes(e->cfg.dest, offset, bytes,
-                                    flags & BDRV_REQ_MAY_UNMAP);
+        return bdrv_co_pwrite_zeroes(e->cfg.dest, offset, bytes,
+                                     flags & BDRV_REQ_MAY_UNMAP);
     default:
         g_assert_not_reached();
     }
+}
+
+/*
+ * The guest's write to the filter's child, which may be a node of the
+ * source chain: its bitmap sees the write too, so it is reported as ours.
+ */
+static int coroutine_fn write_source(CopyEngine *e, LivemergeRequestKind kind,
+                                     int64_t offset, int64_t bytes,
+                                     QEMUIOVector *qiov, size_t qiov_offset,
+                                     BdrvRequestFlags flags)
+{
+    BlockDriverState *filter = e->cfg.filter;
+    int ret;
+
+    ret = livemerge_filter_co_write_child(filter, kind, offset, bytes, qiov,
+                                          qiov_offset, flags);
+    /* The block layer may skip a discard without counting it */
+    if (kind != LIVEMERGE_REQ_DISCARD && filter->file) {
+        write_tracker_note_own_write(e->outside_writes, filter->file->bs,
+                                     ret);
+    }
+    return ret;
 }
 
 /* A guest write in write-blocking mode, to both sides at once */
@@ -347,10 +511,8 @@ static void coroutine_fn side_write_co(void *opaque)
         w->ret = write_dest(w->engine, w->kind, w->offset, w->bytes, w->qiov,
                             w->qiov_offset, w->flags);
     } else {
-        w->ret = livemerge_filter_co_write_child(w->engine->cfg.filter,
-                                                 w->kind, w->offset,
-                                                 w->bytes, w->qiov,
-                                                 w->qiov_offset, w->flags);
+        w->ret = write_source(w->engine, w->kind, w->offset, w->bytes,
+                              w->qiov, w->qiov_offset, w->flags);
     }
     if (--w->both->pending == 0 && w->both->waiter) {
         aio_co_wake(w->both->waiter);
@@ -380,11 +542,11 @@ static int coroutine_fn write_both(CopyEngine *e, LivemergeRequestKind kind,
         };
     }
     bdrv_io_plug(e->cfg.filter);
-    blk_io_plug(e->cfg.dest);
+    bdrv_io_plug(e->cfg.dest->bs);
     for (int i = 0; i < 2; i++) {
         qemu_coroutine_enter(qemu_coroutine_create(side_write_co, &side[i]));
     }
-    blk_io_unplug(e->cfg.dest);
+    bdrv_io_unplug(e->cfg.dest->bs);
     bdrv_io_unplug(e->cfg.filter);
     if (both.pending > 0) {
         both.waiter = qemu_coroutine_self();
@@ -433,8 +595,7 @@ int coroutine_fn copy_engine_guest_write(void *opaque,
         /* If the source write failed, the base may now differ from it */
         mark_dirty = ret < 0 || ret2 < 0;
     } else {
-        ret = livemerge_filter_co_write_child(e->cfg.filter, kind, offset,
-                                              bytes, qiov, qiov_offset, flags);
+        ret = write_source(e, kind, offset, bytes, qiov, qiov_offset, flags);
         mark_dirty = true;
     }
 

@@ -24,6 +24,8 @@ typedef struct BDRVLivemergeState {
     LivemergeWriteHandler write_handler;
     /* A job writes to a node below: the chain must let it */
     bool share_write;
+    /* The id of the job the filter belongs to, NULL if none */
+    char *owner;
 } BDRVLivemergeState;
 
 const char *const livemerge_request_kind_name[LIVEMERGE_REQ__MAX] = {
@@ -62,6 +64,9 @@ static int livemerge_open(BlockDriverState *bs, QDict *options, int flags,
 
 static void livemerge_close(BlockDriverState *bs)
 {
+    BDRVLivemergeState *s = bs->opaque;
+
+    g_free(s->owner);
 }
 
 static void livemerge_child_perm(BlockDriverState *bs, BdrvChild *c,
@@ -247,6 +252,23 @@ void livemerge_filter_set_write_handler(BlockDriverState *bs,
 
     assert(livemerge_is_filter(bs));
     s->write_handler = handler ? *handler : (LivemergeWriteHandler) {};
+}
+
+void livemerge_filter_set_owner(BlockDriverState *bs, const char *owner)
+{
+    BDRVLivemergeState *s = bs->opaque;
+
+    assert(livemerge_is_filter(bs));
+    g_free(s->owner);
+    s->owner = g_strdup(owner);
+}
+
+const char *livemerge_filter_owner(BlockDriverState *bs)
+{
+    BDRVLivemergeState *s = bs->opaque;
+
+    assert(livemerge_is_filter(bs));
+    return s->owner;
 }
 
 int livemerge_filter_set_share_write(BlockDriverState *bs, bool share,

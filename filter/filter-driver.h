@@ -58,6 +58,13 @@ void livemerge_filter_set_write_handler(BlockDriverState *bs,
                                         const LivemergeWriteHandler *handler);
 
 /*
+ * The job that owns the filter (@owner, its id; NULL: nobody): only the
+ * owner may take the filter out of the graph.
+ */
+void livemerge_filter_set_owner(BlockDriverState *bs, const char *owner);
+const char *livemerge_filter_owner(BlockDriverState *bs);
+
+/*
  * Let the child's chain be written by others while a job writes a node
  * below (the base of a commit).
  */

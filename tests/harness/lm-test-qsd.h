@@ -18,7 +18,7 @@
 #define LM_TEST_QSD_H
 
 #include <glib.h>
-#include "lm-qmp.h"
+#include "lm-test-qmp.h"
 
 G_BEGIN_DECLS
 

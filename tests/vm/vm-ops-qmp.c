@@ -11,6 +11,7 @@
 
 #include "vm-ops.h"
 
+#include "lm-test-qmp.h"
 #include "vm-qga.h"
 
 /* Bounds against a wedged daemon; no job of the suite comes near them. */
