@@ -276,6 +276,13 @@ static gboolean step_done(Fixture *f, const char *what, GError *err)
         g_test_message("SKIPPED %s: %s", what, err->message);
         return FALSE;
     }
+    if (err) {
+        /* the daemon's last words say more than a closed socket */
+        g_autofree char *log = lm_test_qsd_read_log(f->qsd);
+
+        g_test_message("%s failed; daemon log (%s):\n%s", what,
+                       lm_test_qsd_log_path(f->qsd), log);
+    }
     g_assert_no_error(err);
     guest_keeps_writing(f, what);
     return TRUE;

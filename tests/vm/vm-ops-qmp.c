@@ -492,11 +492,27 @@ gboolean vm_ops_commit(VmOps *ops, VmDisk *disk, guint top, guint base,
     return drop_layers(ops, disk, base + 1, top - base, error);
 }
 
+/* livemerge-complete {job-ids}: every job pivots, or none does. */
+static gboolean complete_group(VmOps *ops, GPtrArray *jobs, GError **error)
+{
+    g_autoptr(GString) ids = g_string_new("[");
+
+    for (guint i = 0; i < jobs->len; i++) {
+        g_autofree char *jid = jstr(jobs->pdata[i]);
+
+        g_string_append_printf(ids, "%s%s", i ? ", " : "", jid);
+    }
+    g_string_append(ids, "]");
+    return lm_qmp_runf(ops->qmp, error, "livemerge-complete",
+                       "{\"job-ids\": %s}", ids->str);
+}
+
 gboolean vm_ops_commit_active_all(VmOps *ops, VmDisk *const *disks,
                                   guint n_disks, GError **error)
 {
     g_autoptr(GPtrArray) jobs = g_ptr_array_new_with_free_func(g_free);
-    g_autofree char *jid = NULL;
+    g_autoptr(GError) no_group = NULL;
+    gboolean group = require_command(ops, "livemerge-complete", &no_group);
 
     for (guint i = 0; i < n_disks; i++) {
         char *job_id = start_commit(ops, disks[i], disks[i]->chain->len - 1,
@@ -507,22 +523,28 @@ gboolean vm_ops_commit_active_all(VmOps *ops, VmDisk *const *disks,
         }
         g_ptr_array_add(jobs, job_id);
     }
-    /* Every disk READY before the first pivot (no group pivot yet). */
     for (guint i = 0; i < n_disks; i++) {
         if (!wait_job_event(ops, jobs->pdata[i], "BLOCK_JOB_READY", error)) {
             return FALSE;
         }
     }
-    for (guint i = 0; i < n_disks; i++) {
-        g_free(jid);
-        jid = jstr(jobs->pdata[i]);
-        if (!lm_qmp_runf(ops->qmp, error, "block-job-complete",
-                         "{\"device\": %s}", jid) ||
-            !wait_job_event(ops, jobs->pdata[i], "BLOCK_JOB_COMPLETED",
-                            error)) {
+    /* One pivot for all disks where the daemon has it, else one each. */
+    if (group) {
+        if (!complete_group(ops, jobs, error)) {
             return FALSE;
         }
-        if (!drop_layers(ops, disks[i], 1, disks[i]->chain->len - 1,
+    } else {
+        g_test_message("pivoting one disk after the other: %s",
+                       no_group->message);
+    }
+    for (guint i = 0; i < n_disks; i++) {
+        g_autofree char *jid = jstr(jobs->pdata[i]);
+
+        if ((!group && !lm_qmp_runf(ops->qmp, error, "block-job-complete",
+                                    "{\"device\": %s}", jid)) ||
+            !wait_job_event(ops, jobs->pdata[i], "BLOCK_JOB_COMPLETED",
+                            error) ||
+            !drop_layers(ops, disks[i], 1, disks[i]->chain->len - 1,
                          error)) {
             return FALSE;
         }
@@ -564,7 +586,8 @@ gboolean vm_ops_copy(VmOps *ops, VmDisk *disk, const char *dir,
     }
     g_ptr_array_add(disk->images, g_strdup(path));
     if (!lm_qmp_runf(ops->qmp, error, "livemerge-mirror",
-                     "{\"job-id\": %s, \"device\": %s, \"target\": %s}",
+                     "{\"job-id\": %s, \"device\": %s, \"target\": %s, "
+                     "\"sync\": \"full\"}",
                      jid, jdev, jnode) ||
         !pivot_when_ready(ops, job_id, error)) {
         return FALSE;

@@ -77,7 +77,11 @@ void vm_ops_last_quiesce(VmOps *ops, gint64 *frozen, gint64 *thawed);
 gboolean vm_ops_commit(VmOps *ops, VmDisk *disk, guint top, guint base,
                        GError **error);
 
-/* Active commits of several disks at once, each pivoting when all are READY. */
+/*
+ * Active commits of several disks at once; when all are READY, one pivot
+ * for all (livemerge-complete), or one after the other if the daemon
+ * lacks it.
+ */
 gboolean vm_ops_commit_active_all(VmOps *ops, VmDisk *const *disks,
                                   guint n_disks, GError **error);
 
