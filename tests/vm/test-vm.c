@@ -362,20 +362,37 @@ static void run_chain(Fixture *f)
     }
 }
 
+static guint count_lines(const char *text, const char *line)
+{
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    guint n = 0;
+
+    for (char **l = lines; *l; l++) {
+        n += g_str_equal(*l, line);
+    }
+    return n;
+}
+
+/* Bound for the hook's lines to reach the console after the snapshot. */
+#define HOOK_LINES_TIMEOUT_US (30 * G_USEC_PER_SEC)
+#define HOOK_LINES_POLL_US (50 * 1000)
+
 /*
- * The last quiesced snapshot froze every disk's filesystem and thawed it
- * again (the agent's counts), the guest says it is thawed, and every
- * disk's chain has @chain_len layers.
+ * After a quiesced snapshot: the guest is thawed (the agent says so, and
+ * its freeze hook has run for thaw as often as for freeze, at least once),
+ * the agent froze and thawed every disk's filesystem where the driver
+ * knows its counts, and every disk's chain has @chain_len layers.
  */
 static void assert_quiesce_ended(Fixture *f, guint chain_len)
 {
     guint n = f->variant->n_disks;
+    gint64 deadline = g_get_monotonic_time() + HOOK_LINES_TIMEOUT_US;
     g_autoptr(GError) err = NULL;
     g_autoptr(VmQga) qga = NULL;
     g_autofree char *status = NULL;
+    guint freezes, thaws;
     gint64 frozen, thawed;
 
-    /* the counts where the driver knows them (the CLI does not say) */
     vm_ops_last_quiesce(f->ops, &frozen, &thawed);
     if (frozen >= 0) {
         g_assert_cmpint(frozen, ==, n);
@@ -389,6 +406,21 @@ static void assert_quiesce_ended(Fixture *f, guint chain_len)
     status = vm_qga_fsfreeze_status(qga, &err);
     g_assert_no_error(err);
     g_assert_cmpstr(status, ==, "thawed");
+    /* the serial line may still carry the hook's last line */
+    for (;;) {
+        g_autofree char *console = vm_machine_console(f->vm);
+
+        freezes = count_lines(console, "LM-FSFREEZE-HOOK freeze");
+        thaws = count_lines(console, "LM-FSFREEZE-HOOK thaw");
+        if ((freezes >= 1 && thaws == freezes) ||
+            g_get_monotonic_time() > deadline) {
+            break;
+        }
+        g_usleep(HOOK_LINES_POLL_US);
+    }
+    g_test_message("freeze hook: %u freezes, %u thaws", freezes, thaws);
+    g_assert_cmpuint(freezes, >=, 1);
+    g_assert_cmpuint(thaws, ==, freezes);
 }
 
 static void run_group(Fixture *f)
