@@ -78,19 +78,16 @@ typedef struct {
 } Variant;
 
 /*
- * The chain variants drive QMP directly until the CLI keeps no stale node
- * after a pivot: "livemerge blockcommit --active --pivot" leaves the old
- * overlay's node open, backing onto the base, so every later snapshot of
- * the disk fails ("Node 'disk0' is busy: node is used as backing hd of
- * 'lm-snap-...'").  LIVEMERGE_VM_DRIVER=cli|qmp overrides.
+ * Every variant drives the daemon with the livemerge CLI, as a user
+ * would; LIVEMERGE_VM_DRIVER=qmp runs the same steps over QMP directly.
  */
 
 static const Variant variants[] = {
     { "vhost-user-blk", "vhost-user-blk", VM_DISK_VHOST_USER_BLK, 1, FALSE,
-      RUN_CHAIN, "qmp" },
+      RUN_CHAIN, "cli" },
     { "vhost-user-blk-iothread", "vhost-user-blk-iothread",
-      VM_DISK_VHOST_USER_BLK, 1, FALSE, RUN_CHAIN, "qmp" },
-    { "nbd", "nbd-unix", VM_DISK_NBD, 1, FALSE, RUN_CHAIN, "qmp" },
+      VM_DISK_VHOST_USER_BLK, 1, FALSE, RUN_CHAIN, "cli" },
+    { "nbd", "nbd-unix", VM_DISK_NBD, 1, FALSE, RUN_CHAIN, "cli" },
     /* livemerge snapshot --quiesce, blockjob --pivot disk0 disk1 */
     { "two-disks-quiesce", "vm-disks", VM_DISK_VHOST_USER_BLK, 2, TRUE,
       RUN_GROUP, "cli" },
