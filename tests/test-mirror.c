@@ -473,6 +473,48 @@ static void test_pivot_every_user(void)
     disk_free(&d);
 }
 
+/*
+ * auto-finalize and auto-dismiss off: after block-job-complete the job
+ * waits in "pending" on the source, pivots at job-finalize, and stays
+ * "concluded" until job-dismiss.
+ */
+static void test_manual_finalize(void)
+{
+    g_autoptr(CommitJobLog) log = commit_job_log_new("m");
+    Disk d = {};
+
+    if (!disk_setup(&d, TGT_FULL_QCOW2)) {
+        disk_free(&d);
+        return;
+    }
+    disk_add_target(&d);
+    commit_qmp_ok(d.qmp, "livemerge-mirror",
+                  "{\"job-id\": \"m\", \"device\": \"layer1\","
+                  " \"target\": \"target\", \"sync\": \"full\","
+                  " \"auto-finalize\": false, \"auto-dismiss\": false}");
+    commit_job_log_wait(log, d.qmp, "ready", -1);
+    commit_qmp_ok(d.qmp, "block-job-complete", "{\"device\": \"m\"}");
+    commit_job_log_wait(log, d.qmp, "pending", -1);
+    commit_qmp_ok(d.qmp, "job-finalize", "{\"id\": \"m\"}");
+    commit_job_log_wait(log, d.qmp, "concluded", -1);
+    commit_assert_export_chain(d.qmp, "target(rw)");
+    commit_write(d.guest, 28 * MiB, MiB);
+    commit_qmp_ok(d.qmp, "job-dismiss", "{\"id\": \"m\"}");
+    commit_job_log_wait(log, d.qmp, "null", -1);
+    g_test_message("mirror: %s", log->statuses->str);
+    commit_job_assert_completed_type(log, "mirror");
+    commit_assert_no_jobs(d.qmp);
+    commit_chain_assert_nodes(d.chain, target_nodes);
+    d.pivoted = TRUE;
+
+    commit_verify(d.guest);
+    lm_test_guest_disconnect(d.guest);
+    lm_test_qsd_stop(d.qsd);
+    check_images(&d);
+    verify_image(&d, d.target_path, "qcow2");
+    disk_free(&d);
+}
+
 /* ------------------------------------------------------------------ */
 
 static void add_case(Target t, guint mode, Load l, Ending e)
@@ -507,12 +549,15 @@ int main(int argc, char **argv)
     add_case(TGT_TOP_QCOW2, WB, LOAD_RANDOM_4K, END_PIVOT);
     add_case(TGT_TOP_QCOW2, BG, LOAD_SEQUENTIAL_1M, END_CANCEL_AFTER_READY);
     add_case(TGT_TOP_QCOW2, AD, LOAD_RANDOM_4K, END_CANCEL_BEFORE_READY);
-    add_case(TGT_TOP_UNBACKED, AD, LOAD_IDLE, END_PIVOT);
-    add_case(TGT_TOP_UNBACKED, AD, LOAD_RANDOM_4K, END_PIVOT);
     g_test_add_func("/mirror/pivot-every-user", test_pivot_every_user);
+    g_test_add_func("/mirror/control/manual-finalize", test_manual_finalize);
     g_test_add_data_func("/mirror/reuse/full-qcow2",
                          GINT_TO_POINTER(TGT_FULL_QCOW2), test_reuse);
     g_test_add_data_func("/mirror/reuse/full-raw",
                          GINT_TO_POINTER(TGT_FULL_RAW), test_reuse);
+    /* Last: known to fail (the target's header keeps no backing file),
+     * so that they do not hide the others */
+    add_case(TGT_TOP_UNBACKED, AD, LOAD_IDLE, END_PIVOT);
+    add_case(TGT_TOP_UNBACKED, AD, LOAD_RANDOM_4K, END_PIVOT);
     return g_test_run();
 }
