@@ -555,8 +555,8 @@ int main(int argc, char **argv)
                          GINT_TO_POINTER(TGT_FULL_QCOW2), test_reuse);
     g_test_add_data_func("/mirror/reuse/full-raw",
                          GINT_TO_POINTER(TGT_FULL_RAW), test_reuse);
-    /* Last: known to fail (the target's header keeps no backing file),
-     * so that they do not hide the others */
+    /* A target with no backing: it must end backed onto the source's
+     * backing, its header included (it once kept none) */
     add_case(TGT_TOP_UNBACKED, AD, LOAD_IDLE, END_PIVOT);
     add_case(TGT_TOP_UNBACKED, AD, LOAD_RANDOM_4K, END_PIVOT);
     return g_test_run();
