@@ -171,6 +171,26 @@ static bool check_no_filter_above(const char *device, BlockDriverState *bs,
     return false;
 }
 
+/* The image node that holds @bs as its file (a protocol node), or NULL */
+static BlockDriverState *image_above(BlockDriverState *bs)
+{
+    BdrvChild *parent;
+
+    QLIST_FOREACH(parent, &bs->parents, next_parent) {
+        BlockDriverState *p;
+
+        if (parent->klass != &child_of_bds ||
+            !(parent->role & BDRV_CHILD_PRIMARY)) {
+            continue;
+        }
+        p = parent->opaque;
+        if (!p->drv || !p->drv->is_filter) {
+            return p;
+        }
+    }
+    return NULL;
+}
+
 /* The active layer of the disk @device names (its node, or that layer) */
 static BlockDriverState *find_active_layer(const char *device, Error **errp)
 {
@@ -184,6 +204,12 @@ static BlockDriverState *find_active_layer(const char *device, Error **errp)
     if (!active) {
         error_setg(errp, "Parameter 'device': '%s' has no image below it",
                    device);
+        return NULL;
+    }
+    if (image_above(active)) {
+        error_setg(errp, "Parameter 'device': '%s' is the file of '%s', not "
+                   "the active layer of a disk", device,
+                   bdrv_get_node_name(image_above(active)));
         return NULL;
     }
     overlay = livemerge_overlay_of(active);
