@@ -898,6 +898,25 @@ void commit_add_image_node(LmQmp *qmp, const char *node, const char *path,
                   " \"discard\": \"unmap\"}", fmt, node, node, backing);
 }
 
+void commit_assert_no_filter_nodes(LmQmp *qmp)
+{
+    g_autoptr(JsonNode) ret = NULL;
+    JsonArray *nodes = query_array(qmp, "query-named-block-nodes",
+                                   "{\"flat\": true}", &ret);
+
+    for (guint i = 0; i < json_array_get_length(nodes); i++) {
+        JsonObject *n = json_array_get_object_element(nodes, i);
+
+        if (g_str_equal(json_object_get_string_member(n, "drv"),
+                        "livemerge")) {
+            g_test_message("filter node left: %s",
+                           json_object_get_string_member(n, "node-name"));
+        }
+        g_assert_cmpstr(json_object_get_string_member(n, "drv"), !=,
+                        "livemerge");
+    }
+}
+
 char *commit_export_node(LmQmp *qmp, const char *export_id)
 {
     g_autoptr(JsonNode) ret = NULL;

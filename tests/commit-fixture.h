@@ -237,6 +237,8 @@ gboolean commit_names_value(const char *msg, const char *value);
  */
 void commit_add_image_node(LmQmp *qmp, const char *node, const char *path,
                            const char *fmt, const char *backing_node);
+/* Asserts no livemerge filter node is left in the daemon. */
+void commit_assert_no_filter_nodes(LmQmp *qmp);
 /* The node the export @export_id serves. */
 char *commit_export_node(LmQmp *qmp, const char *export_id);
 

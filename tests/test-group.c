@@ -219,6 +219,7 @@ static void complete_all(Group *g)
         g_assert_cmpstr(node, ==, want);
     }
     commit_assert_no_jobs(g->qmp);
+    commit_assert_no_filter_nodes(g->qmp);
 }
 
 /*
@@ -394,6 +395,7 @@ static void test_cancel(gconstpointer data)
         g_assert_cmpstr(node, ==, want);
     }
     commit_assert_no_jobs(g.qmp);
+    commit_assert_no_filter_nodes(g.qmp);
     /* The guests go on writing on the sources */
     g_usleep(200 * 1000);
     group_stop(&g, FALSE);
