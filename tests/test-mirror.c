@@ -550,6 +550,60 @@ static void test_race_zeroes(gconstpointer data)
 }
 
 /*
+ * Every ending leaves the target free for the next job: a mirror
+ * cancelled before READY, then one cancelled after READY, then one that
+ * pivots, all onto the same target, while the guest writes.
+ */
+static void test_retry_same_target(void)
+{
+    g_autoptr(GError) err = NULL;
+    LmTestLoadStats stats;
+    Disk d = {};
+
+    if (!disk_setup(&d, TGT_FULL_QCOW2)) {
+        disk_free(&d);
+        return;
+    }
+    disk_add_target(&d);
+    lm_test_guest_start_load(d.guest, &(LmTestLoad) {
+        .pattern = LM_TEST_LOAD_RANDOM, .queue_depth = 4,
+        .seed = g_test_rand_int() }, &err);
+    g_assert_no_error(err);
+    for (guint round = 0; round < 3; round++) {
+        g_autoptr(CommitJobLog) log = commit_job_log_new("m");
+
+        start_mirror(&d, "adaptive", round == 0 ? SLOW_SPEED : 0);
+        if (round == 0) {
+            commit_job_log_wait(log, d.qmp, "running", -1);
+            commit_qmp_ok(d.qmp, "block-job-cancel", "{\"device\": \"m\"}");
+            commit_job_log_wait(log, d.qmp, "null", -1);
+            g_assert_nonnull(log->cancelled);
+        } else {
+            commit_job_log_wait(log, d.qmp, "ready", -1);
+            commit_qmp_ok(d.qmp, round == 1 ? "block-job-cancel"
+                                            : "block-job-complete",
+                          "{\"device\": \"m\"}");
+            commit_job_log_wait(log, d.qmp, "null", -1);
+            commit_job_assert_completed_type(log, "mirror");
+        }
+        g_test_message("round %u: %s", round, log->statuses->str);
+        commit_assert_no_jobs(d.qmp);
+        commit_chain_assert_nodes(d.chain, target_nodes);
+        commit_assert_export_chain(d.qmp, round == 2 ? "target(rw)"
+                                                     : "layer1(rw) > layer0(ro)");
+    }
+    lm_test_guest_stop_load(d.guest, &stats, &err);
+    g_assert_no_error(err);
+    d.pivoted = TRUE;
+    commit_verify(d.guest);
+    lm_test_guest_disconnect(d.guest);
+    lm_test_qsd_stop(d.qsd);
+    check_images(&d);
+    verify_image(&d, d.target_path, "qcow2");
+    disk_free(&d);
+}
+
+/*
  * auto-finalize and auto-dismiss off: after block-job-complete the job
  * waits in "pending" on the source, pivots at job-finalize, and stays
  * "concluded" until job-dismiss.
@@ -635,6 +689,8 @@ int main(int argc, char **argv)
         g_test_add_data_func_full(path, rc, test_race_zeroes, g_free);
     }
     g_test_add_func("/mirror/control/manual-finalize", test_manual_finalize);
+    g_test_add_func("/mirror/control/retry-same-target",
+                    test_retry_same_target);
     g_test_add_data_func("/mirror/reuse/full-qcow2",
                          GINT_TO_POINTER(TGT_FULL_QCOW2), test_reuse);
     g_test_add_data_func("/mirror/reuse/full-raw",
