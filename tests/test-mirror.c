@@ -342,6 +342,7 @@ static void test_mirror(gconstpointer data)
 
     /* Online through the export, offline through the disk's image now */
     commit_verify(d.guest);
+    g_test_message("every block verified online");
     lm_test_guest_disconnect(d.guest);
     lm_test_qsd_stop(d.qsd);
     check_images(&d);
@@ -696,7 +697,9 @@ int main(int argc, char **argv)
     g_test_add_data_func("/mirror/reuse/full-raw",
                          GINT_TO_POINTER(TGT_FULL_RAW), test_reuse);
     /* A target with no backing: it must end backed onto the source's
-     * backing, its header included (it once kept none) */
+     * backing, its header included (it once kept none); under the guest's
+     * writes, the target's clusters those writes allocate must hold the
+     * backing's data around them (they once held zeroes) */
     add_case(TGT_TOP_UNBACKED, AD, LOAD_IDLE, END_PIVOT);
     add_case(TGT_TOP_UNBACKED, AD, LOAD_RANDOM_4K, END_PIVOT);
     /* Last: known to fail (write-blocking and adaptive never READY under
