@@ -364,6 +364,43 @@ static void test_mirror(gconstpointer data)
 }
 
 /* ------------------------------------------------------------------ */
+/*
+ * sync "top" onto a target with no backing, write-blocking: once READY,
+ * the guest writes 4 KiB into clusters the target does not hold (only the
+ * base has data there).  Mirrored into the target, such a write must not
+ * fill the rest of the cluster with zeroes: the target backs onto the
+ * base from the start of the job, so the write's copy-on-write reads the
+ * base.  Every block verifies after the pivot, online and offline.
+ */
+static void test_top_unbacked_partial_write(void)
+{
+    g_autoptr(JsonObject) ev = NULL;
+    Disk d = {};
+
+    if (!disk_setup(&d, TGT_TOP_UNBACKED)) {
+        disk_free(&d);
+        return;
+    }
+    disk_add_target(&d);
+    start_mirror(&d, "write-blocking", 0);
+    wait_ready(&d, "write-blocking");
+    /* Base data only at 0-12M, away from the top's own blocks (every 61st) */
+    for (guint64 off = 1 * MiB + 8 * 4096; off < 12 * MiB; off += MiB) {
+        commit_write(d.guest, off, 4096);
+    }
+    commit_qmp_ok(d.qmp, "block-job-complete", "{\"device\": \"m\"}");
+    ev = wait_event(&d, "BLOCK_JOB_COMPLETED");
+    assert_completed(ev);
+    d.pivoted = TRUE;
+    commit_assert_export_chain(d.qmp, pivoted_chain(d.target));
+    commit_verify(d.guest);
+    lm_test_guest_disconnect(d.guest);
+    lm_test_qsd_stop(d.qsd);
+    check_images(&d);
+    verify_image(&d, d.target_path, "qcow2");
+    disk_free(&d);
+}
+
 /* A target that held other data */
 
 static void test_reuse(gconstpointer data)
@@ -700,6 +737,8 @@ int main(int argc, char **argv)
      * backing, its header included (it once kept none); under the guest's
      * writes, the target's clusters those writes allocate must hold the
      * backing's data around them (they once held zeroes) */
+    g_test_add_func("/mirror/top-unbacked/partial-write",
+                    test_top_unbacked_partial_write);
     add_case(TGT_TOP_UNBACKED, AD, LOAD_IDLE, END_PIVOT);
     add_case(TGT_TOP_UNBACKED, AD, LOAD_RANDOM_4K, END_PIVOT);
     /* Last: known to fail (write-blocking and adaptive never READY under
