@@ -61,7 +61,7 @@ plugin_records=$(awk '
         if (plugin_frame($0)) {
             has_plugin = 1
             if (!decided) { leak_is_plugin = 1; decided = 1 }
-        } else if ($0 ~ /in \/usr\/bin\/qemu-storage-daemon/) {
+        } else if ($0 ~ /\/usr\/bin\/qemu-storage-daemon\)?$/) {
             decided = 1
         }
     }' "$logs"/*.log)
