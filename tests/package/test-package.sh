@@ -1,0 +1,85 @@
+#!/bin/bash
+# The Debian package end to end: build it from this source tree with
+# dpkg-buildpackage (against the header cache scripts/bootstrap prepared),
+# check it with lintian and its Depends on the daemon's package, install
+# it, run the demo against the installed launcher and plugin only, purge
+# it and check nothing it installed is left.
+#
+#   test-package.sh SOURCE-ROOT DEMO-PROGRAM
+#
+# Needs root (dpkg -i); exit 77 (skipped) without it or when a livemerge
+# package is installed already (this test must not replace it).
+set -euo pipefail
+src=$1
+demo=$2
+pkg=livemerge
+qsd=/usr/bin/qemu-storage-daemon
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*"; exit 1; }
+
+[ "$(id -u)" = 0 ] || skip "installing a package needs root"
+if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q installed; then
+    skip "package $pkg is installed already"
+fi
+
+work=$(mktemp -d /tmp/livemerge-package.XXXXXX)
+installed=
+cleanup() {
+    if [ -n "$installed" ]; then
+        dpkg --purge "$pkg" >/dev/null 2>&1 || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# A copy of the tree: dpkg-buildpackage writes its results beside it
+mkdir "$work/src"
+git -C "$src" ls-files -co --exclude-standard -z |
+    (cd "$src" && xargs -0 cp --parents -t "$work/src")
+echo "# dpkg-buildpackage -us -uc -b"
+(cd "$work/src" && dpkg-buildpackage -us -uc -b) > "$work/build.log" 2>&1 ||
+    { tail -40 "$work/build.log"; fail "dpkg-buildpackage failed"; }
+deb=$(ls "$work"/${pkg}_*_amd64.deb)
+
+echo "# lintian"
+lintian --fail-on error,warning "$work"/*.changes ||
+    fail "lintian reports the package"
+
+# Depends: exactly the version of the package that ships the daemon
+owner=$(dpkg -S "$qsd" | cut -d: -f1)
+want="$owner (= $(dpkg-query -W -f='${Version}' "$owner"))"
+depends=$(dpkg-deb -f "$deb" Depends)
+echo "# Depends: $depends"
+grep -qF "$want" <<<"$depends" || fail "Depends lacks '$want'"
+
+echo "# dpkg -i $(basename "$deb")"
+installed=1
+dpkg -i "$deb" || fail "dpkg -i failed"
+files=$(dpkg -L "$pkg" | while read -r f; do [ -d "$f" ] || echo "$f"; done)
+
+# The installed launcher preloads the installed plugin
+preload=$(env -u LIVEMERGE_PLUGIN LIVEMERGE_QSD_WRAPPER="printenv LD_PRELOAD" \
+              /usr/bin/livemerge-qsd)
+echo "# livemerge-qsd preloads $preload"
+[ "$preload" = /usr/lib/x86_64-linux-gnu/livemerge/livemerge.so ] ||
+    fail "the installed launcher preloads '$preload'"
+
+# The demo program alone, outside any build tree, with the installed
+# launcher (which loads the installed plugin)
+echo "# demo against /usr/bin/livemerge-qsd"
+cp "$demo" "$work/livemerge-demo"
+(cd "$work" && env -u LIVEMERGE_PLUGIN -u QSD -u QEMU_MODULE_DIR \
+     LIVEMERGE_LAUNCHER=/usr/bin/livemerge-qsd \
+     ./livemerge-demo --size 32 --seconds 1) || fail "the demo failed"
+
+echo "# dpkg --purge $pkg"
+dpkg --purge "$pkg" || fail "dpkg --purge failed"
+installed=
+if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q installed; then
+    fail "$pkg is still installed"
+fi
+for f in $files; do
+    [ ! -e "$f" ] || fail "$f is left after the purge"
+done
+echo "PASS: built, lintian-clean, installed, demo passed, purged"
