@@ -44,8 +44,11 @@ done
 # in QEMU's code as in ours, and are not counted.
 daemons=$(ls "$logs" | wc -l)
 plugin_records=$(awk '
+    # The plugin's objects, or its sources where there is debug info; not
+    # just "livemerge": a daemon unpacked into /var/cache/livemerge has it
+    # in every frame
     function plugin_frame(line) {
-        return line ~ /livemerge|copy-engine|commit-job|filter-driver|filter-graph|dirty-map|qmp-commit|qmp-filter|qmp-commands|load-guard|plugin\.c/
+        return line ~ /livemerge(-core)?\.so\)|[( ](copy-engine|commit-job|filter-driver|filter-graph|dirty-map|write-tracker|qmp-commit|qmp-filter|qmp-commands|load-guard|plugin|qemu-compat)\.c:|: livemerge_/
     }
     /^==[0-9]+== *$/ {
         if ((leak && leak_is_plugin) || (heap && has_plugin))
