@@ -44,7 +44,7 @@ done
 # in QEMU's code as in ours, and are not counted.
 daemons=$(ls "$logs" | wc -l)
 plugin_records=$(awk '
-    # The plugin's objects, or its sources where there is debug info; not
+    # The objects of the plugin, or its sources where there is debug info; not
     # just "livemerge": a daemon unpacked into /var/cache/livemerge has it
     # in every frame
     function plugin_frame(line) {
