@@ -174,9 +174,6 @@ static void live_run(Bench *b, BenchChain *c, const BenchInterOpts *o,
     BenchDaemon *d;
     LmQmp *qmp;
     BenchJobWatch w;
-    g_autoptr(JsonObject) ev = NULL;
-    const char *const done[] = { "BLOCK_JOB_COMPLETED",
-                                 "BLOCK_JOB_CANCELLED", NULL };
     double t0, t1 = 0;
     gboolean timed_out, ok;
 
@@ -233,19 +230,18 @@ static void live_run(Bench *b, BenchChain *c, const BenchInterOpts *o,
         goto stop;
     }
     if (o->method != BENCH_INTER_IDLE) {
-        ev = bench_job_wait(&w, done, COMMIT_TIMEOUT_S, &t1, &timed_out,
-                            &err);
-        if (!ev) {
+        const LmJobInfo *end = bench_job_wait(&w, FALSE, COMMIT_TIMEOUT_S,
+                                              &timed_out, &err);
+
+        if (!end) {
             bench_run_fail(run, "%s", timed_out ? "no BLOCK_JOB_COMPLETED "
                            "within the timeout (hang?)" : err->message);
-        } else if (bench_job_event_error(ev) ||
-                   g_str_equal(json_object_get_string_member(ev, "event"),
-                               "BLOCK_JOB_CANCELLED")) {
-            bench_run_fail(run, "job ended with %s: %s",
-                           json_object_get_string_member(ev, "event"),
-                           bench_job_event_error(ev)
-                           ? bench_job_event_error(ev) : "no error given");
+        } else if (end->state != LM_JOB_COMPLETED) {
+            bench_run_fail(run, "job ended %s: %s",
+                           lm_job_state_name(end->state),
+                           end->error ? end->error : "no error given");
         } else {
+            t1 = bench_job_state_time(end);
             record_times(run, c, t1 - t0, syncfs_seconds(base));
             bench_run_value(run, "qmp_reply_max", w.max_reply * 1000, "ms");
         }

@@ -7,6 +7,7 @@
  */
 
 #include "daemon.h"
+#include "lm-error.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -168,107 +169,62 @@ void bench_job_watch_init(BenchJobWatch *w, BenchDaemon *d,
 {
     *w = (BenchJobWatch) {
         .d = d,
-        .job_id = job_id,
+        .job = lm_job_new(bench_daemon_qmp(d), job_id),
         .origin = origin,
         .samples = g_array_new(FALSE, FALSE, sizeof(BenchJobSample)),
-        .next_poll = bench_now(),
     };
+    lm_job_set_poll_interval(w->job, BENCH_POLL_S * 1000);
 }
 
 void bench_job_watch_clear(BenchJobWatch *w)
 {
     g_clear_pointer(&w->samples, g_array_unref);
+    g_clear_pointer(&w->job, lm_job_free);
 }
 
-static void poll_progress(BenchJobWatch *w)
+/* After each refresh of the watcher: one progress sample while it runs */
+static gboolean take_sample(LmJob *job, gpointer data)
 {
-    g_autoptr(JsonNode) ret = NULL;
-    JsonArray *jobs;
-    double t = bench_now();
+    BenchJobWatch *w = data;
+    const LmJobInfo *info = lm_job_info(job);
+    BenchJobSample s;
 
-    ret = lm_qmp_executef(bench_daemon_qmp(w->d), NULL, "query-block-jobs",
-                          NULL);
     /* How long the monitor took: the daemon's main loop was busy then */
-    w->max_reply = MAX(w->max_reply, bench_now() - t);
-    w->next_poll += BENCH_POLL_S;
-    if (w->next_poll < t) {
-        w->next_poll = t + BENCH_POLL_S;
+    w->max_reply = MAX(w->max_reply, info->query_us / 1e6);
+    if (lm_job_state_is_end(info->state)) {
+        return TRUE;
     }
-    if (!ret || !JSON_NODE_HOLDS_ARRAY(ret)) {
-        return;
-    }
-    jobs = json_node_get_array(ret);
-    for (guint i = 0; i < json_array_get_length(jobs); i++) {
-        JsonObject *j = json_array_get_object_element(jobs, i);
-        BenchJobSample s;
-
-        if (g_strcmp0(json_object_get_string_member(j, "device"),
-                      w->job_id)) {
-            continue;
-        }
-        s = (BenchJobSample) {
-            .t = t - w->origin,
-            .offset = json_object_get_int_member(j, "offset"),
-            .len = json_object_get_int_member(j, "len"),
-            .ready = json_object_get_boolean_member_with_default(
-                j, "ready", FALSE),
-        };
-        g_array_append_val(w->samples, s);
-    }
+    s = (BenchJobSample) {
+        .t = bench_now() - w->origin,
+        .offset = info->offset,
+        .len = info->len,
+        .ready = info->state == LM_JOB_READY,
+    };
+    g_array_append_val(w->samples, s);
+    return TRUE;
 }
 
-static gboolean event_is_for(JsonObject *ev, const char *job_id)
+const LmJobInfo *bench_job_wait(BenchJobWatch *w, gboolean until_ready,
+                                double timeout_s, gboolean *timed_out,
+                                GError **error)
 {
-    JsonObject *data = json_object_get_object_member(ev, "data");
-
-    return data && json_object_has_member(data, "device") &&
-           !g_strcmp0(json_object_get_string_member(data, "device"), job_id);
-}
-
-JsonObject *bench_job_wait(BenchJobWatch *w, const char *const *events,
-                           double timeout_s, double *when,
-                           gboolean *timed_out, GError **error)
-{
-    LmQmp *qmp = bench_daemon_qmp(w->d);
-    double deadline = bench_now() + timeout_s;
+    g_autoptr(GError) err = NULL;
+    gint64 deadline = g_get_monotonic_time() + timeout_s * G_USEC_PER_SEC;
 
     *timed_out = FALSE;
-    for (;;) {
-        g_autoptr(GError) err = NULL;
-        double now = bench_now();
-        double until = MIN(deadline, w->next_poll);
-        JsonObject *ev;
-
-        if (now >= w->next_poll) {
-            poll_progress(w);
-            continue;
-        }
-        if (now >= deadline) {
-            *timed_out = TRUE;
-            return NULL;
-        }
-        ev = lm_qmp_wait_event(qmp, NULL, MAX((int)((until - now) * 1000), 1),
-                               &err);
-        if (!ev) {
-            if (g_error_matches(err, LM_QMP_ERROR, LM_QMP_ERROR_TIMEOUT)) {
-                continue;
-            }
-            g_propagate_prefixed_error(error, g_steal_pointer(&err),
-                                       "waiting for job '%s': ", w->job_id);
-            return NULL;
-        }
-        if (event_is_for(ev, w->job_id)) {
-            const char *name = json_object_get_string_member(ev, "event");
-
-            for (const char *const *e = events; *e; e++) {
-                if (!g_strcmp0(name, *e)) {
-                    *when = bench_now();
-                    return ev;
-                }
-            }
-        }
-        json_object_unref(ev);
+    if (lm_job_wait(w->job, until_ready ? LM_JOB_READY : LM_JOB_COMPLETED,
+                    deadline, take_sample, w, &err) ||
+        g_error_matches(err, LM_ERROR, LM_ERROR_JOB_FAILED) ||
+        g_error_matches(err, LM_ERROR, LM_ERROR_JOB_CANCELLED)) {
+        /* An end the caller did not hope for is still an answer */
+        return lm_job_info(w->job);
     }
+    if (g_error_matches(err, LM_ERROR, LM_ERROR_TIMEOUT)) {
+        *timed_out = TRUE;
+        return NULL;
+    }
+    g_propagate_error(error, g_steal_pointer(&err));
+    return NULL;
 }
 
 void bench_job_idle(BenchJobWatch *w, double seconds)
@@ -276,20 +232,14 @@ void bench_job_idle(BenchJobWatch *w, double seconds)
     double end = bench_now() + seconds;
 
     while (bench_now() < end) {
-        double now = bench_now();
-
-        if (now >= w->next_poll) {
-            poll_progress(w);
-        } else {
-            bench_sleep(MIN(w->next_poll, end) - now);
+        if (lm_job_refresh(w->job, NULL)) {
+            take_sample(w->job, w);
         }
+        bench_sleep(MIN(BENCH_POLL_S, MAX(end - bench_now(), 0)));
     }
 }
 
-const char *bench_job_event_error(JsonObject *ev)
+double bench_job_state_time(const LmJobInfo *info)
 {
-    JsonObject *data = json_object_get_object_member(ev, "data");
-
-    return data && json_object_has_member(data, "error")
-           ? json_object_get_string_member(data, "error") : NULL;
+    return info->state_since_us / 1e6;
 }

@@ -19,7 +19,8 @@
 
 #include <glib.h>
 #include <json-glib/json-glib.h>
-#include "lm-qmp.h"
+#include "lm-test-qmp.h"
+#include "lm-job.h"
 
 #include "bench.h"
 
@@ -78,12 +79,12 @@ typedef struct {
     gboolean ready;
 } BenchJobSample;
 
+/* The job, followed by liblivemerge's job watcher (lm-job.h) */
 typedef struct {
     BenchDaemon *d;
-    const char *job_id;
+    LmJob *job;
     double origin;          /* monotonic time that sample times count from */
     GArray *samples;        /* BenchJobSample */
-    double next_poll;
     double max_reply;       /* slowest query-block-jobs reply, seconds */
 } BenchJobWatch;
 
@@ -92,20 +93,21 @@ void bench_job_watch_init(BenchJobWatch *w, BenchDaemon *d,
 void bench_job_watch_clear(BenchJobWatch *w);
 
 /*
- * Wait until the job sends one of @events (NULL-terminated, e.g.
- * BLOCK_JOB_READY, BLOCK_JOB_COMPLETED), polling the progress meanwhile.
- * Returns the event (the caller frees it) and its arrival time in *@when,
- * or NULL: on timeout with *@timed_out set and no error, else an error.
+ * Wait until the job is READY (@until_ready; an end counts too) or has
+ * ended, sampling the progress meanwhile.  Returns the job's state (its
+ * state, error, and state_since_us for when it got there), or NULL: on
+ * timeout with *@timed_out set and no error, else an error.
  */
-JsonObject *bench_job_wait(BenchJobWatch *w, const char *const *events,
-                           double timeout_s, double *when,
-                           gboolean *timed_out, GError **error);
+const LmJobInfo *bench_job_wait(BenchJobWatch *w, gboolean until_ready,
+                                double timeout_s, gboolean *timed_out,
+                                GError **error);
 
 /* Keep sampling progress for @seconds (READY, before the pivot) */
 void bench_job_idle(BenchJobWatch *w, double seconds);
 
-/* The "error" member of a BLOCK_JOB_COMPLETED / CANCELLED, or NULL */
-const char *bench_job_event_error(JsonObject *ev);
+/* When the job reached its current state, in bench_now() seconds */
+double bench_job_state_time(const LmJobInfo *info);
+
 
 G_END_DECLS
 

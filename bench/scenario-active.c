@@ -185,12 +185,9 @@ static void record_guest(BenchRun *run, const BenchFioStats *st)
 static const char *cancel_job(LmQmp *qmp, BenchJobWatch *w, BenchRun *run,
                               Timeline *tl, double t_start, gboolean force)
 {
-    const char *const to_end[] = { "BLOCK_JOB_COMPLETED",
-                                   "BLOCK_JOB_CANCELLED", NULL };
     g_autoptr(GError) err = NULL;
-    g_autoptr(JsonObject) ev = NULL;
+    const LmJobInfo *end;
     gboolean timed_out;
-    double t_end;
 
     if (!lm_qmp_runf(qmp, &err, "block-job-cancel",
                      "{\"device\": \"" JOB_ID "\", \"force\": %s}",
@@ -198,16 +195,16 @@ static const char *cancel_job(LmQmp *qmp, BenchJobWatch *w, BenchRun *run,
         bench_run_fail(run, "block-job-cancel: %s", err->message);
         return NULL;
     }
-    ev = bench_job_wait(w, to_end, CANCEL_TIMEOUT_S, &t_end, &timed_out,
-                        &err);
-    if (!ev) {
+    end = bench_job_wait(w, FALSE, CANCEL_TIMEOUT_S, &timed_out, &err);
+    if (!end) {
         bench_run_fail(run, "no end within %d s of block-job-cancel%s%s",
                        CANCEL_TIMEOUT_S, err ? ": " : "",
                        err ? err->message : "");
         return NULL;
     }
-    tl->t_end = t_end - w->origin;
-    bench_run_value(run, "job_time", t_end - t_start, "s");
+    tl->t_end = bench_job_state_time(end) - w->origin;
+    bench_run_value(run, "job_time", bench_job_state_time(end) - t_start,
+                    "s");
     return "overlay.qcow2";
 }
 
@@ -220,13 +217,9 @@ static const char *drive_job(Active *a, ActiveMethod m, BenchDaemon *d,
                              BenchJobWatch *w, BenchRun *run, Timeline *tl)
 {
     Bench *b = a->b;
-    const char *const to_ready[] = { "BLOCK_JOB_READY", "BLOCK_JOB_COMPLETED",
-                                     "BLOCK_JOB_CANCELLED", NULL };
-    const char *const to_end[] = { "BLOCK_JOB_COMPLETED",
-                                   "BLOCK_JOB_CANCELLED", NULL };
     LmQmp *qmp = bench_daemon_qmp(d);
     g_autoptr(GError) err = NULL;
-    g_autoptr(JsonObject) ev = NULL;
+    const LmJobInfo *info;
     double t_start, t_ready, t_cmd, t_end;
     gboolean timed_out;
 
@@ -237,18 +230,15 @@ static const char *drive_job(Active *a, ActiveMethod m, BenchDaemon *d,
         bench_run_fail(run, "starting the job: %s", err->message);
         return NULL;
     }
-    ev = bench_job_wait(w, to_ready, b->sz.ready_cap_s, &t_ready, &timed_out,
-                        &err);
-    if (!ev && !timed_out) {
+    info = bench_job_wait(w, TRUE, b->sz.ready_cap_s, &timed_out, &err);
+    if (!info && !timed_out) {
         bench_run_fail(run, "%s", err->message);
         return NULL;
     }
-    if (ev && !g_str_equal(json_object_get_string_member(ev, "event"),
-                           "BLOCK_JOB_READY")) {
+    if (info && info->state != LM_JOB_READY) {
         bench_run_fail(run, "the job ended before READY: %s %s",
-                       json_object_get_string_member(ev, "event"),
-                       bench_job_event_error(ev)
-                       ? bench_job_event_error(ev) : "");
+                       lm_job_state_name(info->state),
+                       info->error ? info->error : "");
         return NULL;
     }
 
@@ -258,9 +248,9 @@ static const char *drive_job(Active *a, ActiveMethod m, BenchDaemon *d,
         return cancel_job(qmp, w, run, tl, t_start, FALSE);
     }
 
+    t_ready = bench_job_state_time(info);
     bench_run_value(run, "time_to_ready", t_ready - t_start, "s");
     tl->t_ready = t_ready - w->origin;
-    g_clear_pointer(&ev, json_object_unref);
     bench_job_idle(w, b->sz.hold_s);
 
     t_cmd = bench_now();
@@ -269,9 +259,8 @@ static const char *drive_job(Active *a, ActiveMethod m, BenchDaemon *d,
         bench_run_fail(run, "block-job-complete: %s", err->message);
         return NULL;
     }
-    ev = bench_job_wait(w, to_end, b->sz.pivot_cap_s, &t_end, &timed_out,
-                        &err);
-    if (!ev && timed_out) {
+    info = bench_job_wait(w, FALSE, b->sz.pivot_cap_s, &timed_out, &err);
+    if (!info && timed_out) {
         /*
          * The pivot did not happen within the cap (a background job that
          * cannot catch up at the pivot): force-cancel, which keeps the
@@ -281,19 +270,16 @@ static const char *drive_job(Active *a, ActiveMethod m, BenchDaemon *d,
         bench_run_text(run, "pivot", "never");
         return cancel_job(qmp, w, run, tl, t_start, TRUE);
     }
-    if (!ev) {
+    if (!info) {
         bench_run_fail(run, "waiting for the pivot: %s", err->message);
         return NULL;
     }
-    if (bench_job_event_error(ev) ||
-        !g_str_equal(json_object_get_string_member(ev, "event"),
-                     "BLOCK_JOB_COMPLETED")) {
-        bench_run_fail(run, "pivot: %s %s",
-                       json_object_get_string_member(ev, "event"),
-                       bench_job_event_error(ev)
-                       ? bench_job_event_error(ev) : "");
+    if (info->state != LM_JOB_COMPLETED) {
+        bench_run_fail(run, "pivot: %s %s", lm_job_state_name(info->state),
+                       info->error ? info->error : "");
         return NULL;
     }
+    t_end = bench_job_state_time(info);
     tl->t_end = t_end - w->origin;
     bench_run_value(run, "pivot", (t_end - t_cmd) * 1000, "ms");
     bench_run_value(run, "job_time", t_end - t_start, "s");

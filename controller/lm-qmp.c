@@ -11,6 +11,7 @@
  */
 
 #include "lm-qmp.h"
+#include "lm-qmp-raw.h"
 
 #include <string.h>
 #include <gio/gio.h>
@@ -31,10 +32,49 @@ struct LmQmp {
     GQueue events;              /* JsonObject *, arrival order */
     JsonObject *greeting;
     char *last_error_class;
+    GHashTable *commands;       /* query-commands, asked on first need */
     gint64 next_id;
     int timeout_ms;
     gboolean closed;
 };
+
+/* QMP error classes (qapi/error.json), in LmQmpError code order. */
+static const struct {
+    const char *name;
+    LmQmpError code;
+} qmp_error_classes[] = {
+    { "GenericError", LM_QMP_ERROR_COMMAND },
+    { "CommandNotFound", LM_QMP_ERROR_COMMAND_NOT_FOUND },
+    { "DeviceNotFound", LM_QMP_ERROR_DEVICE_NOT_FOUND },
+    { "DeviceNotActive", LM_QMP_ERROR_DEVICE_NOT_ACTIVE },
+    { "KVMMissingCap", LM_QMP_ERROR_KVM_MISSING_CAP },
+};
+
+static LmQmpError error_code_of_class(const char *name)
+{
+    for (gsize i = 0; i < G_N_ELEMENTS(qmp_error_classes); i++) {
+        if (g_str_equal(qmp_error_classes[i].name, name)) {
+            return qmp_error_classes[i].code;
+        }
+    }
+    return LM_QMP_ERROR_COMMAND;
+}
+
+const char *lm_qmp_error_class_name(int code)
+{
+    for (gsize i = 0; i < G_N_ELEMENTS(qmp_error_classes); i++) {
+        if (qmp_error_classes[i].code == (LmQmpError)code) {
+            return qmp_error_classes[i].name;
+        }
+    }
+    return NULL;
+}
+
+gboolean lm_qmp_error_is_refusal(const GError *err)
+{
+    return err && err->domain == LM_QMP_ERROR &&
+           lm_qmp_error_class_name(err->code) != NULL;
+}
 
 static gint64 deadline_after(int timeout_ms)
 {
@@ -242,7 +282,8 @@ static JsonNode *qmp_reply_result(LmQmp *qmp, JsonObject *reply,
     g_free(qmp->last_error_class);
     qmp->last_error_class = g_strdup(
         json_object_get_string_member_with_default(err_obj, "class", ""));
-    g_set_error_literal(error, LM_QMP_ERROR, LM_QMP_ERROR_COMMAND,
+    g_set_error_literal(error, LM_QMP_ERROR,
+                        error_code_of_class(qmp->last_error_class),
                         json_object_get_string_member_with_default(
                             err_obj, "desc", ""));
     return NULL;
@@ -257,14 +298,13 @@ static gboolean reply_has_id(JsonObject *reply, gint64 id)
            json_node_get_int(id_node) == id;
 }
 
-LmQmp *lm_qmp_connect(const char *socket_path, int timeout_ms,
-                      GError **error)
+/* Connect, retrying while the daemon starts; @deadline in *deadline. */
+static LmQmp *qmp_open(const char *socket_path, int timeout_ms,
+                       gint64 *deadline_out, GError **error)
 {
     g_autoptr(GSocketClient) client = g_socket_client_new();
     g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(socket_path);
     g_autoptr(LmQmp) qmp = g_new0(LmQmp, 1);
-    g_autoptr(JsonObject) greeting = NULL;
-    g_autoptr(JsonNode) caps = NULL;
     gint64 deadline;
 
     qmp->timeout_ms = LM_QMP_DEFAULT_TIMEOUT_MS;
@@ -293,6 +333,22 @@ LmQmp *lm_qmp_connect(const char *socket_path, int timeout_ms,
     qmp->socket = g_socket_connection_get_socket(qmp->conn);
     g_socket_set_blocking(qmp->socket, FALSE);
 
+    *deadline_out = deadline;
+    return g_steal_pointer(&qmp);
+}
+
+LmQmp *lm_qmp_connect(const char *socket_path, int timeout_ms,
+                      GError **error)
+{
+    g_autoptr(JsonObject) greeting = NULL;
+    g_autoptr(JsonNode) caps = NULL;
+    gint64 deadline;
+    g_autoptr(LmQmp) qmp = qmp_open(socket_path, timeout_ms, &deadline,
+                                    error);
+
+    if (!qmp) {
+        return NULL;
+    }
     greeting = qmp_read_message(qmp, deadline, error);
     if (!greeting) {
         g_prefix_error(error, "reading QMP greeting: ");
@@ -315,6 +371,35 @@ LmQmp *lm_qmp_connect(const char *socket_path, int timeout_ms,
     return g_steal_pointer(&qmp);
 }
 
+LmQmp *lm_qmp_connect_agent(const char *socket_path, int timeout_ms,
+                            GError **error)
+{
+    gint64 deadline;
+    g_autoptr(LmQmp) qmp = qmp_open(socket_path, timeout_ms, &deadline,
+                                    error);
+    g_autoptr(JsonObject) args = json_object_new();
+    g_autoptr(JsonNode) ret = NULL;
+    gint64 token = g_random_int_range(1, G_MAXINT32);
+
+    if (!qmp) {
+        return NULL;
+    }
+    /* No greeting; guest-sync flushes what an earlier client left. */
+    json_object_set_int_member(args, "id", token);
+    ret = lm_qmp_execute(qmp, "guest-sync", args, error);
+    if (!ret) {
+        g_prefix_error(error, "guest agent at %s: ", socket_path);
+        return NULL;
+    }
+    if (!JSON_NODE_HOLDS_VALUE(ret) || json_node_get_int(ret) != token) {
+        g_set_error(error, LM_QMP_ERROR, LM_QMP_ERROR_PROTOCOL,
+                    "guest agent at %s: guest-sync answered with another "
+                    "token", socket_path);
+        return NULL;
+    }
+    return g_steal_pointer(&qmp);
+}
+
 void lm_qmp_free(LmQmp *qmp)
 {
     if (!qmp) {
@@ -325,6 +410,7 @@ void lm_qmp_free(LmQmp *qmp)
     g_queue_clear_full(&qmp->events, (GDestroyNotify)json_object_unref);
     g_clear_pointer(&qmp->greeting, json_object_unref);
     g_free(qmp->last_error_class);
+    g_clear_pointer(&qmp->commands, g_hash_table_unref);
     g_free(qmp);
 }
 
@@ -362,6 +448,12 @@ JsonNode *lm_qmp_execute(LmQmp *qmp, const char *command, JsonObject *args,
     json_object_set_int_member(msg, "id", id);
     json_node_set_object(msg_node, msg);
     text = json_to_string(msg_node, FALSE);
+    /* QMP is UTF-8: a non-UTF-8 name must not reach the daemon mangled. */
+    if (!g_utf8_validate(text, -1, NULL)) {
+        g_set_error(error, LM_QMP_ERROR, LM_QMP_ERROR_INVALID,
+                    "%s: an argument is not valid UTF-8", command);
+        return NULL;
+    }
 
     if (!qmp_write_line(qmp, text, deadline, error)) {
         g_prefix_error(error, "%s: ", command);
@@ -384,69 +476,43 @@ JsonNode *lm_qmp_execute(LmQmp *qmp, const char *command, JsonObject *args,
     }
 }
 
-JsonNode *lm_qmp_execute_json(LmQmp *qmp, const char *command,
-                              const char *json_args, GError **error)
+gboolean lm_qmp_run(LmQmp *qmp, const char *command, JsonObject *args,
+                    GError **error)
 {
-    g_autoptr(JsonNode) args = NULL;
-    g_autoptr(GError) local_err = NULL;
+    g_autoptr(JsonNode) ret = lm_qmp_execute(qmp, command, args, error);
 
-    if (!json_args) {
-        return lm_qmp_execute(qmp, command, NULL, error);
-    }
-    args = json_from_string(json_args, &local_err);
-    if (!args || !JSON_NODE_HOLDS_OBJECT(args)) {
-        g_set_error(error, LM_QMP_ERROR, LM_QMP_ERROR_INVALID,
-                    "%s: arguments are not a JSON object: %s (%s)", command,
-                    json_args,
-                    local_err ? local_err->message : "not an object");
-        return NULL;
-    }
-    return lm_qmp_execute(qmp, command, json_node_get_object(args), error);
+    return ret != NULL;
 }
 
-static JsonNode *qmp_executev(LmQmp *qmp, GError **error,
-                              const char *command, const char *args_fmt,
-                              va_list ap) G_GNUC_PRINTF(4, 0);
-
-static JsonNode *qmp_executev(LmQmp *qmp, GError **error,
-                              const char *command, const char *args_fmt,
-                              va_list ap)
+gboolean lm_qmp_has_command(LmQmp *qmp, const char *command, GError **error)
 {
-    g_autofree char *json_args = NULL;
+    if (!qmp->commands) {
+        g_autoptr(JsonNode) ret = lm_qmp_execute(qmp, "query-commands",
+                                                 NULL, error);
+        JsonArray *list;
 
-    if (!args_fmt) {
-        return lm_qmp_execute(qmp, command, NULL, error);
+        if (!ret) {
+            return FALSE;
+        }
+        if (!JSON_NODE_HOLDS_ARRAY(ret)) {
+            g_set_error_literal(error, LM_QMP_ERROR, LM_QMP_ERROR_PROTOCOL,
+                                "query-commands did not return a list");
+            return FALSE;
+        }
+        qmp->commands = g_hash_table_new_full(g_str_hash, g_str_equal,
+                                              g_free, NULL);
+        list = json_node_get_array(ret);
+        for (guint i = 0; i < json_array_get_length(list); i++) {
+            JsonObject *cmd = json_array_get_object_element(list, i);
+            const char *name = cmd ? json_object_get_string_member_with_default(
+                                         cmd, "name", NULL) : NULL;
+
+            if (name) {
+                g_hash_table_add(qmp->commands, g_strdup(name));
+            }
+        }
     }
-    json_args = g_strdup_vprintf(args_fmt, ap);
-    return lm_qmp_execute_json(qmp, command, json_args, error);
-}
-
-JsonNode *lm_qmp_executef(LmQmp *qmp, GError **error, const char *command,
-                          const char *args_fmt, ...)
-{
-    JsonNode *ret;
-    va_list ap;
-
-    va_start(ap, args_fmt);
-    ret = qmp_executev(qmp, error, command, args_fmt, ap);
-    va_end(ap);
-    return ret;
-}
-
-gboolean lm_qmp_runf(LmQmp *qmp, GError **error, const char *command,
-                     const char *args_fmt, ...)
-{
-    JsonNode *ret;
-    va_list ap;
-
-    va_start(ap, args_fmt);
-    ret = qmp_executev(qmp, error, command, args_fmt, ap);
-    va_end(ap);
-    if (!ret) {
-        return FALSE;
-    }
-    json_node_unref(ret);
-    return TRUE;
+    return g_hash_table_contains(qmp->commands, command);
 }
 
 gboolean lm_qmp_send_raw(LmQmp *qmp, const char *line, GError **error)
@@ -476,19 +542,25 @@ JsonNode *lm_qmp_execute_raw(LmQmp *qmp, const char *line, GError **error)
     return qmp_reply_result(qmp, reply, error);
 }
 
-/* Remove the first queued event called @name (any if NULL) from the queue. */
-static JsonObject *steal_queued_event(LmQmp *qmp, const char *name)
+/* Remove the first queued event @match accepts from the queue. */
+static JsonObject *steal_queued_event(LmQmp *qmp, LmQmpEventMatch match,
+                                      gpointer data)
 {
     for (GList *l = qmp->events.head; l; l = l->next) {
         JsonObject *ev = l->data;
 
-        if (!name || g_strcmp0(json_object_get_string_member_with_default(
-                                   ev, "event", NULL), name) == 0) {
+        if (match(ev, data)) {
             g_queue_delete_link(&qmp->events, l);
             return ev;
         }
     }
     return NULL;
+}
+
+static gboolean event_has_name(JsonObject *event, gpointer name)
+{
+    return !name || g_strcmp0(json_object_get_string_member_with_default(
+                                  event, "event", NULL), name) == 0;
 }
 
 /*
@@ -512,14 +584,15 @@ static gboolean pump_events(LmQmp *qmp, gint64 deadline, GError **error)
     }
 }
 
-JsonObject *lm_qmp_wait_event(LmQmp *qmp, const char *name, int timeout_ms,
-                              GError **error)
+JsonObject *lm_qmp_wait_event_matching(LmQmp *qmp, LmQmpEventMatch match,
+                                       gpointer data, const char *what,
+                                       int timeout_ms, GError **error)
 {
     gint64 deadline = deadline_after(effective_timeout(qmp, timeout_ms));
 
     for (;;) {
         g_autoptr(GError) local_err = NULL;
-        JsonObject *ev = steal_queued_event(qmp, name);
+        JsonObject *ev = steal_queued_event(qmp, match, data);
 
         if (ev) {
             return ev;
@@ -528,16 +601,23 @@ JsonObject *lm_qmp_wait_event(LmQmp *qmp, const char *name, int timeout_ms,
             if (g_error_matches(local_err, LM_QMP_ERROR,
                                 LM_QMP_ERROR_TIMEOUT)) {
                 g_set_error(error, LM_QMP_ERROR, LM_QMP_ERROR_TIMEOUT,
-                            "timed out waiting for QMP event %s",
-                            name ? name : "(any)");
+                            "timed out waiting for QMP event %s", what);
             } else {
                 g_propagate_prefixed_error(error, g_steal_pointer(&local_err),
                                            "waiting for QMP event %s: ",
-                                           name ? name : "(any)");
+                                           what);
             }
             return NULL;
         }
     }
+}
+
+JsonObject *lm_qmp_wait_event(LmQmp *qmp, const char *name, int timeout_ms,
+                              GError **error)
+{
+    return lm_qmp_wait_event_matching(qmp, event_has_name, (gpointer)name,
+                                      name ? name : "(any)", timeout_ms,
+                                      error);
 }
 
 GPtrArray *lm_qmp_take_events(LmQmp *qmp)

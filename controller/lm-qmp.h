@@ -21,14 +21,29 @@ G_BEGIN_DECLS
 #define LM_QMP_ERROR (lm_qmp_error_quark())
 GQuark lm_qmp_error_quark(void);
 
+/*
+ * A command the daemon refused carries its QMP error class as the code
+ * (LM_QMP_ERROR_COMMAND for "GenericError" and classes QEMU may add);
+ * lm_qmp_error_is_refusal() tells any of them from a broken connection.
+ */
 typedef enum {
-    LM_QMP_ERROR_COMMAND,   /* the daemon answered with a QMP error */
+    LM_QMP_ERROR_COMMAND,   /* QMP error class GenericError (or unknown) */
     LM_QMP_ERROR_IO,        /* socket error */
     LM_QMP_ERROR_CLOSED,    /* the daemon closed the connection */
     LM_QMP_ERROR_TIMEOUT,   /* no answer / event within the timeout */
     LM_QMP_ERROR_PROTOCOL,  /* the daemon sent something that is not QMP */
     LM_QMP_ERROR_INVALID,   /* the caller's arguments are not a JSON object */
+    LM_QMP_ERROR_COMMAND_NOT_FOUND, /* QMP error class CommandNotFound */
+    LM_QMP_ERROR_DEVICE_NOT_FOUND,  /* QMP error class DeviceNotFound */
+    LM_QMP_ERROR_DEVICE_NOT_ACTIVE, /* QMP error class DeviceNotActive */
+    LM_QMP_ERROR_KVM_MISSING_CAP,   /* QMP error class KVMMissingCap */
 } LmQmpError;
+
+/* TRUE if @err is the daemon's answer to a command (any QMP class). */
+gboolean lm_qmp_error_is_refusal(const GError *err);
+
+/* The QMP class name of a refusal's code ("GenericError", ...), or NULL. */
+const char *lm_qmp_error_class_name(int code);
 
 /* Default bound for connecting and for each command, in milliseconds. */
 #define LM_QMP_DEFAULT_TIMEOUT_MS 60000
@@ -43,6 +58,13 @@ typedef struct LmQmp LmQmp;
  */
 LmQmp *lm_qmp_connect(const char *socket_path, int timeout_ms,
                       GError **error);
+/*
+ * Connect to a QEMU guest agent socket (no greeting, no capabilities;
+ * guest-sync first, so replies meant for an earlier client are skipped).
+ */
+LmQmp *lm_qmp_connect_agent(const char *socket_path, int timeout_ms,
+                            GError **error);
+
 void lm_qmp_free(LmQmp *qmp);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(LmQmp, lm_qmp_free)
 
@@ -58,49 +80,21 @@ void lm_qmp_set_timeout(LmQmp *qmp, int timeout_ms);
 /*
  * Execute @command with @args (nullable, not consumed).  Returns the
  * "return" member, as a new node the caller owns.  On a QMP error, fails
- * with LM_QMP_ERROR_COMMAND, the message being the QMP "desc" verbatim and
- * the class available from lm_qmp_last_error_class().
+ * with the code of its class (see LmQmpError), the message being the QMP
+ * "desc" verbatim.
  */
 JsonNode *lm_qmp_execute(LmQmp *qmp, const char *command, JsonObject *args,
                          GError **error);
 
-/* As lm_qmp_execute(), arguments given as JSON object text (nullable). */
-JsonNode *lm_qmp_execute_json(LmQmp *qmp, const char *command,
-                              const char *json_args, GError **error);
+/* As lm_qmp_execute(), for commands whose return value does not matter. */
+gboolean lm_qmp_run(LmQmp *qmp, const char *command, JsonObject *args,
+                    GError **error);
 
 /*
- * As lm_qmp_execute_json(), the arguments text built printf-style from
- * @args_fmt, e.g.
- *     lm_qmp_executef(qmp, &err, "block-export-del", "{\"id\": \"%s\"}", id);
- * A NULL @args_fmt means no arguments.
+ * Whether the daemon knows @command (from query-commands, asked once per
+ * connection).  FALSE with @error unset if it does not.
  */
-JsonNode *lm_qmp_executef(LmQmp *qmp, GError **error, const char *command,
-                          const char *args_fmt, ...) G_GNUC_PRINTF(4, 5);
-
-/* As lm_qmp_executef(), for commands whose return value does not matter. */
-gboolean lm_qmp_runf(LmQmp *qmp, GError **error, const char *command,
-                     const char *args_fmt, ...) G_GNUC_PRINTF(4, 5);
-
-/*
- * Class of the last LM_QMP_ERROR_COMMAND failure ("GenericError",
- * "CommandNotFound", ...), or NULL if the last command did not fail that way.
- */
-const char *lm_qmp_last_error_class(LmQmp *qmp);
-
-/*
- * Raw access for protocol tests: send @line as is (a newline is appended),
- * then read the next reply (a message with "return" or "error"; events are
- * queued), whatever its id.  lm_qmp_read_reply() returns the whole reply
- * object, e.g. {"error": {"class": ..., "desc": ...}}.
- */
-gboolean lm_qmp_send_raw(LmQmp *qmp, const char *line, GError **error);
-JsonObject *lm_qmp_read_reply(LmQmp *qmp, int timeout_ms, GError **error);
-
-/*
- * Send @line and interpret the reply as lm_qmp_execute() does, e.g. to
- * check that a malformed command fails with a given class/desc.
- */
-JsonNode *lm_qmp_execute_raw(LmQmp *qmp, const char *line, GError **error);
+gboolean lm_qmp_has_command(LmQmp *qmp, const char *command, GError **error);
 
 /*
  * Remove and return the first queued or arriving event called @name (NULL:
@@ -110,6 +104,15 @@ JsonNode *lm_qmp_execute_raw(LmQmp *qmp, const char *line, GError **error);
  */
 JsonObject *lm_qmp_wait_event(LmQmp *qmp, const char *name, int timeout_ms,
                               GError **error);
+
+/*
+ * As lm_qmp_wait_event(), for the first event @match accepts; @what names
+ * it in a timeout error.
+ */
+typedef gboolean (*LmQmpEventMatch)(JsonObject *event, gpointer data);
+JsonObject *lm_qmp_wait_event_matching(LmQmp *qmp, LmQmpEventMatch match,
+                                       gpointer data, const char *what,
+                                       int timeout_ms, GError **error);
 
 /* Drain the event queue: a GPtrArray of JsonObject, in arrival order. */
 GPtrArray *lm_qmp_take_events(LmQmp *qmp);

@@ -18,8 +18,41 @@
 #include "block/block_int.h"
 #include "qemu/coroutine.h"
 #include "qemu/memalign.h"
+#include "block/reqlist.h"
 
 #include "copy-engine.h"
+#include "dirty-map.h"
+#include "write-tracker.h"
+
+struct CopyEngine {
+    CopyEngineConfig cfg;
+    int64_t length;
+
+    CoMutex lock;           /* protects everything below */
+    DirtyMap dirty;
+    /* Writes to the source chain that do not pass the filter */
+    WriteTracker *outside_writes;
+    BlockReqList locked;    /* ranges held by copies and guest writes */
+    CoQueue op_done;        /* woken whenever a copy finishes */
+    int ops_in_flight;
+    int64_t bytes_in_flight;
+    /* Guest writes that will mark their region dirty when they finish */
+    int dirtying_writes;
+    bool write_blocking;
+    /* The guest is doing I/O: copy gently (one request in flight) */
+    bool guest_busy;
+
+    int64_t cursor;         /* where the next copy starts looking */
+
+    size_t buf_align;
+    GSList *free_buffers;   /* copy buffers no copy uses, for reuse */
+
+    /* Collected for the job, which takes them */
+    int64_t bytes_done;
+    int64_t bytes_dirtied;  /* by guest writes, at the map's granularity */
+    int error;              /* first unreported error (negative errno) */
+    bool error_is_read;
+};
 
 typedef struct CopyOp {
     CopyEngine *engine;
@@ -27,34 +60,56 @@ typedef struct CopyOp {
     void *buf;
 } CopyOp;
 
-int copy_engine_init(CopyEngine *e, const CopyEngineConfig *cfg,
-                     int64_t length, Error **errp)
+CopyEngine *copy_engine_new(const CopyEngineConfig *cfg, int64_t length,
+                            Error **errp)
 {
-    *e = (CopyEngine) {
-        .cfg = *cfg,
-        .length = length,
-    };
-    e->outside_writes = write_tracker_new(cfg->source->bs, cfg->base,
+    CopyEngine *e = g_new0(CopyEngine, 1);
+
+    e->cfg = *cfg;
+    e->length = length;
+    /*
+     * A stream's destination is the top of the view: its own writes are
+     * the guest's, which a copy-on-read never overwrites, so only the
+     * layers below it are watched.
+     */
+    e->outside_writes = write_tracker_new(cfg->view_top, cfg->base,
                                           cfg->granularity, errp);
     if (!e->outside_writes) {
-        return -EINVAL;
+        g_free(e);
+        return NULL;
     }
     qemu_co_mutex_init(&e->lock);
     qemu_co_queue_init(&e->op_done);
     QLIST_INIT(&e->locked);
     dirty_map_init(&e->dirty, length, cfg->granularity);
     /* Buffers serve reads of the source and writes of the destination */
-    e->buf_align = MAX(bdrv_opt_mem_align(cfg->source->bs),
-                       bdrv_opt_mem_align(cfg->dest->bs));
-    return 0;
+    e->buf_align = bdrv_opt_mem_align(cfg->dest->bs);
+    if (cfg->source) {
+        e->buf_align = MAX(e->buf_align, bdrv_opt_mem_align(cfg->source->bs));
+    }
+    return e;
 }
 
-void copy_engine_destroy(CopyEngine *e)
+void copy_engine_free(CopyEngine *e)
 {
+    if (!e) {
+        return;
+    }
     assert(e->ops_in_flight == 0);
     copy_engine_release_buffers(e);
     write_tracker_free(e->outside_writes);
     dirty_map_destroy(&e->dirty);
+    g_free(e);
+}
+
+int64_t copy_engine_length(CopyEngine *e)
+{
+    return e->length;
+}
+
+int64_t copy_engine_granularity(CopyEngine *e)
+{
+    return e->cfg.granularity;
 }
 
 static void mark_outside_write(void *opaque, int64_t offset, int64_t bytes)
@@ -136,7 +191,7 @@ static void record_error(CopyEngine *e, int ret, bool is_read)
 int64_t coroutine_fn copy_engine_mark_allocated(CopyEngine *e,
                                                 int64_t offset)
 {
-    BlockDriverState *top = e->cfg.source->bs;
+    BlockDriverState *top = e->cfg.view_top;
     int64_t bytes = MIN(e->length - offset, INT64_MAX / 2);
     int64_t n;
     int ret;
@@ -144,16 +199,46 @@ int64_t coroutine_fn copy_engine_mark_allocated(CopyEngine *e,
     if (offset >= e->length) {
         return e->length;
     }
+    if (e->cfg.method == COPY_ON_READ) {
+        /* What the destination holds itself is never pulled */
+        ret = bdrv_is_allocated(e->cfg.dest->bs, offset, bytes, &n);
+        if (ret != 0) {
+            return ret < 0 ? ret : offset + n;
+        }
+        bytes = n;
+    }
     ret = bdrv_is_allocated_above(top, e->cfg.base, false, offset, bytes, &n);
     if (ret < 0) {
         return ret;
     }
-    if (ret) {
+    /* Unallocated ranges read as zeroes, which the destination must too */
+    if (ret || e->cfg.zero_unallocated) {
         qemu_co_mutex_lock(&e->lock);
         dirty_map_set(&e->dirty, offset, n);
         qemu_co_mutex_unlock(&e->lock);
     }
     return offset + n;
+}
+
+/*
+ * Where the view is unallocated all the way down it reads as zeroes:
+ * write zeroes where the destination does not already read so.
+ */
+static int64_t coroutine_fn zero_dest(CopyEngine *e, int64_t offset,
+                                      int64_t bytes)
+{
+    int64_t n;
+    int ret;
+
+    ret = bdrv_block_status(e->cfg.dest->bs, offset, bytes, &n, NULL, NULL);
+    if (ret < 0) {
+        return ret;
+    }
+    if (ret & BDRV_BLOCK_ZERO) {
+        return n;
+    }
+    ret = bdrv_co_pwrite_zeroes(e->cfg.dest, offset, n, BDRV_REQ_MAY_UNMAP);
+    return ret < 0 ? ret : n;
 }
 
 /*
@@ -165,7 +250,7 @@ static int64_t coroutine_fn copy_extent(CopyEngine *e, int64_t offset,
                                         int64_t bytes, void *buf,
                                         bool *is_read)
 {
-    BlockDriverState *top = e->cfg.source->bs;
+    BlockDriverState *top = e->cfg.view_top;
     QEMUIOVector qiov;
     int64_t n;
     int ret;
@@ -181,8 +266,22 @@ static int64_t coroutine_fn copy_extent(CopyEngine *e, int64_t offset,
         return ret;
     }
     if (!(ret & BDRV_BLOCK_ALLOCATED)) {
+        *is_read = false;
+        if (e->cfg.zero_unallocated) {
+            return zero_dest(e, offset, n);
+        }
         /* The destination already shows what the guest sees here */
         return n;
+    }
+    if (e->cfg.method == COPY_ON_READ) {
+        /*
+         * The block layer copies only what the destination lacks (a
+         * guest write always wins), zeroes as zero writes, and holds
+         * off every other request on the destination meanwhile
+         */
+        ret = bdrv_co_preadv(e->cfg.dest, offset, n, NULL,
+                             BDRV_REQ_COPY_ON_READ | BDRV_REQ_PREFETCH);
+        return ret < 0 ? ret : n;
     }
 
     if (ret & BDRV_BLOCK_ZERO) {
@@ -209,7 +308,7 @@ static void coroutine_fn copy_op_co(void *opaque)
     int64_t offset = op->req.offset;
     int64_t end = offset + op->req.bytes;
     bool is_read = false;
-    int64_t ret = op->buf ? 0 : -ENOMEM;
+    int64_t ret = op->buf || e->cfg.method == COPY_ON_READ ? 0 : -ENOMEM;
 
     while (ret >= 0 && offset < end) {
         ret = copy_extent(e, offset, end - offset, op->buf, &is_read);
@@ -272,7 +371,8 @@ int64_t coroutine_fn copy_engine_start_next(CopyEngine *e)
 
     op = g_new0(CopyOp, 1);
     op->engine = e;
-    op->buf = take_buffer(e);
+    /* A copy-on-read needs no buffer of ours */
+    op->buf = e->cfg.method == COPY_READ_WRITE ? take_buffer(e) : NULL;
     dirty_map_clear(&e->dirty, offset, bytes);
     reqlist_init_req(&e->locked, &op->req, offset, bytes);
     e->ops_in_flight++;
@@ -323,9 +423,19 @@ int copy_engine_ops_in_flight(CopyEngine *e)
     return e->ops_in_flight;
 }
 
+int64_t copy_engine_bytes_in_flight(CopyEngine *e)
+{
+    return e->bytes_in_flight;
+}
+
 void copy_engine_set_write_blocking(CopyEngine *e, bool write_blocking)
 {
     e->write_blocking = write_blocking;
+}
+
+bool copy_engine_write_blocking(CopyEngine *e)
+{
+    return e->write_blocking;
 }
 
 void copy_engine_set_guest_busy(CopyEngine *e, bool busy)

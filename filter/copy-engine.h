@@ -11,29 +11,48 @@
  * and writing zero ranges as zeroes.  It also takes the guest's writes
  * (from the filter) so that a copy and a guest write of the same region
  * never interleave: both hold a range lock for the regions they touch.
+ * Writes that reach the source chain around the filter are caught by a
+ * write tracker and their regions copied again.
  *
- * It knows nothing of jobs or QMP: the job drives it, and decides what an
- * error means.  All functions run in the AioContext of the nodes.
+ * Its state is its own: callers see functions, never fields.  It knows
+ * nothing of jobs or QMP: the job drives it and decides what an error
+ * means.  All functions run in the AioContext of the nodes.
  */
 
 #ifndef LIVEMERGE_COPY_ENGINE_H
 #define LIVEMERGE_COPY_ENGINE_H
 
 #include "block/block_int.h"
-#include "block/reqlist.h"
 
-#include "dirty-map.h"
 #include "filter-driver.h"
-#include "write-tracker.h"
+
+typedef enum CopyMethod {
+    /* Read the source view, write the destination (commit, mirror) */
+    COPY_READ_WRITE,
+    /*
+     * Copy-on-read into the destination, which is the top of the view
+     * (stream): the block layer pulls what the destination does not hold
+     * yet, serialised against every other request on it.
+     */
+    COPY_ON_READ,
+} CopyMethod;
 
 typedef struct CopyEngineConfig {
-    /* Reads of the guest's view (the job's link to the top of the source) */
+    CopyMethod method;
+    /* The job's link for reads of the view being copied (COPY_READ_WRITE) */
     BdrvChild *source;
+    /* The top of the chain whose allocation above @base is copied */
+    BlockDriverState *view_top;
     /* Allocation above this node (exclusive) is copied; NULL: everything */
     BlockDriverState *base;
-    /* Writes of the destination (the job's link to it) */
+    /* The job's link for writes of the destination */
     BdrvChild *dest;
-    /* The filter whose child receives guest writes */
+    /*
+     * Where the view is unallocated down to a NULL base it reads as
+     * zeroes: make the destination read so too (a reused mirror target)
+     */
+    bool zero_unallocated;
+    /* The filter whose child receives guest writes (NULL: none mirrored) */
     BlockDriverState *filter;
     int64_t granularity;
     /* Largest single copy request; each copy holds a buffer this big */
@@ -44,39 +63,14 @@ typedef struct CopyEngineConfig {
     int max_in_flight;
 } CopyEngineConfig;
 
-typedef struct CopyEngine {
-    CopyEngineConfig cfg;
-    int64_t length;
+typedef struct CopyEngine CopyEngine;
 
-    CoMutex lock;           /* protects everything below */
-    DirtyMap dirty;
-    /* Writes to the source chain that do not pass the filter */
-    WriteTracker *outside_writes;
-    BlockReqList locked;    /* ranges held by copies and guest writes */
-    CoQueue op_done;        /* woken whenever a copy finishes */
-    int ops_in_flight;
-    int64_t bytes_in_flight;
-    /* Guest writes that will mark their region dirty when they finish */
-    int dirtying_writes;
-    bool write_blocking;
-    /* The guest is doing I/O: copy gently (one request in flight) */
-    bool guest_busy;
+CopyEngine *copy_engine_new(const CopyEngineConfig *cfg, int64_t length,
+                            Error **errp);
+void copy_engine_free(CopyEngine *e);
 
-    int64_t cursor;         /* where the next copy starts looking */
-
-    size_t buf_align;
-    GSList *free_buffers;   /* copy buffers no copy uses, for reuse */
-
-    /* Collected for the job, which takes them */
-    int64_t bytes_done;
-    int64_t bytes_dirtied;  /* by guest writes, at the map's granularity */
-    int error;              /* first unreported error (negative errno) */
-    bool error_is_read;
-} CopyEngine;
-
-int copy_engine_init(CopyEngine *e, const CopyEngineConfig *cfg,
-                     int64_t length, Error **errp);
-void copy_engine_destroy(CopyEngine *e);
+int64_t copy_engine_length(CopyEngine *e);
+int64_t copy_engine_granularity(CopyEngine *e);
 
 /*
  * Mark as dirty what is allocated above the base in one extent starting
@@ -116,6 +110,7 @@ bool coroutine_fn copy_engine_in_sync(CopyEngine *e);
 
 int64_t copy_engine_dirty_bytes(CopyEngine *e);
 int copy_engine_ops_in_flight(CopyEngine *e);
+int64_t copy_engine_bytes_in_flight(CopyEngine *e);
 
 /*
  * In write-blocking mode a guest write to a region that is already copied
@@ -123,6 +118,7 @@ int copy_engine_ops_in_flight(CopyEngine *e);
  * their regions dirty.
  */
 void copy_engine_set_write_blocking(CopyEngine *e, bool write_blocking);
+bool copy_engine_write_blocking(CopyEngine *e);
 
 /*
  * While the guest does I/O the engine keeps a single copy of at most
@@ -143,7 +139,10 @@ int coroutine_fn copy_engine_guest_write(void *opaque,
 int64_t copy_engine_take_done(CopyEngine *e);
 /* Bytes guest writes took out of sync since the last call */
 int64_t copy_engine_take_dirtied(CopyEngine *e);
-/* The first error since the last call (0 if none) */
+/*
+ * The first error since the last call (0 if none); *is_read tells a
+ * failed read of the source from a failed write of the destination.
+ */
 int copy_engine_take_error(CopyEngine *e, bool *is_read);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * livemerge filter: putting the node into the graph and taking it out
+ * livemerge graph changes and chain walks
  *
  * Copyright (c) 2026 livemerge authors
  *
@@ -107,5 +107,135 @@ int livemerge_filter_remove(BlockDriverState *filter, Error **errp)
     bdrv_drained_end(filter);
     bdrv_unref(filter);
     aio_context_release(ctx);
+    return ret;
+}
+
+BlockDriverState *livemerge_chain_next(BlockDriverState *bs)
+{
+    return bdrv_backing_chain_next(bs);
+}
+
+bool livemerge_chain_below_contains(BlockDriverState *top,
+                                    BlockDriverState *bs)
+{
+    for (BlockDriverState *it = livemerge_chain_next(top); it;
+         it = livemerge_chain_next(it)) {
+        if (it == bs) {
+            return true;
+        }
+    }
+    return false;
+}
+
+BlockDriverState *livemerge_chain_bottom(BlockDriverState *bs)
+{
+    BlockDriverState *next;
+
+    while ((next = livemerge_chain_next(bs))) {
+        bs = next;
+    }
+    return bs;
+}
+
+BlockDriverState *livemerge_overlay_of(BlockDriverState *bs)
+{
+    BdrvChild *parent;
+
+    QLIST_FOREACH(parent, &bs->parents, next_parent) {
+        if (parent->role & BDRV_CHILD_COW) {
+            return parent->opaque;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * A user of @from that must not follow it: a job's own link, or a node of
+ * @to's chain (moving it would make a loop)
+ */
+static bool stays_on_node(BdrvChild *c, BlockDriverState *to)
+{
+    BlockDriverState *parent;
+
+    if (c->klass->stay_at_node) {
+        return true;
+    }
+    if (c->klass != &child_of_bds) {
+        return false;
+    }
+    parent = c->opaque;
+    return parent == to || livemerge_chain_below_contains(to, parent);
+}
+
+int livemerge_graph_pivot(BlockDriverState *from, BlockDriverState *to,
+                          LivemergePivot *pivot, Error **errp)
+{
+    g_autoptr(GSList) users = NULL;
+    BdrvChild *c;
+
+    GLOBAL_STATE_CODE();
+
+    *pivot = (LivemergePivot) { .from = from, .to = to };
+    QLIST_FOREACH(c, &from->parents, next_parent) {
+        if (!stays_on_node(c, to)) {
+            users = g_slist_prepend(users, c);
+        }
+    }
+    for (GSList *l = users; l; l = l->next) {
+        if (bdrv_replace_child_bs(l->data, to, errp) < 0) {
+            livemerge_graph_pivot_undo(pivot);
+            return -EPERM;
+        }
+        pivot->moved = g_slist_prepend(pivot->moved, l->data);
+    }
+    return 0;
+}
+
+void livemerge_graph_pivot_undo(LivemergePivot *pivot)
+{
+    for (GSList *l = pivot->moved; l; l = l->next) {
+        /* Back where it was, with the permissions it had there */
+        bdrv_replace_child_bs(l->data, pivot->from, &error_abort);
+    }
+    livemerge_graph_pivot_clear(pivot);
+}
+
+void livemerge_graph_pivot_clear(LivemergePivot *pivot)
+{
+    g_slist_free(g_steal_pointer(&pivot->moved));
+}
+
+int livemerge_graph_drop_layers(BlockDriverState *top, BlockDriverState *base,
+                                const char *backing_file, Error **errp)
+{
+    int ret = bdrv_drop_intermediate(top, base, backing_file);
+
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not drop the layers from '%s' "
+                         "down to '%s'", bdrv_get_node_name(top),
+                         bdrv_get_node_name(base));
+    }
+    return ret;
+}
+
+int livemerge_graph_set_backing(BlockDriverState *bs, BlockDriverState *base,
+                                const char *backing_file, Error **errp)
+{
+    const char *fmt = base && base->drv ? base->drv->format_name : NULL;
+    int ret;
+
+    GLOBAL_STATE_CODE();
+
+    if (bdrv_set_backing_hd(bs, base, errp) < 0) {
+        return -EPERM;
+    }
+    if (base && !backing_file) {
+        backing_file = base->filename;
+    }
+    ret = bdrv_change_backing_file(bs, backing_file, fmt, false);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not write the backing file of "
+                         "'%s'", bdrv_get_node_name(bs));
+    }
     return ret;
 }

@@ -5,57 +5,18 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
- * Runtime commands have no QAPI schema, so each one reads its arguments
- * with a QObject input visitor the way QAPI's generated marshallers do:
- * missing, mistyped and unexpected members get QEMU's usual errors.
+ * Arguments are read by the one reader of qmp-args.c.
  */
 
 #include "qemu/osdep.h"
 #include "block/block_int.h"
 #include "qapi/error.h"
 #include "qapi/qmp/qdict.h"
-#include "qapi/compat-policy.h"
-#include "qapi/visitor.h"
-#include "qemu/id.h"
 
 #include "filter-driver.h"
 #include "filter-graph.h"
+#include "qmp-args.h"
 #include "qmp-commands.h"
-
-BlockDriverState *livemerge_qmp_find_node(const char *arg, const char *name,
-                                          Error **errp)
-{
-    BlockDriverState *bs = bdrv_find_node(name);
-
-    if (!bs) {
-        error_setg(errp, "Parameter '%s': no node named '%s'", arg, name);
-    }
-    return bs;
-}
-
-bool livemerge_qmp_check_new_node_name(const char *arg, const char *name,
-                                       Error **errp)
-{
-    size_t max_len = sizeof(((BlockDriverState *)NULL)->node_name) - 1;
-
-    if (!id_wellformed(name)) {
-        error_setg(errp, "Parameter '%s': '%s' is not a valid node name "
-                   "(letters, digits, '-', '.', '_', starting with a letter)",
-                   arg, name);
-        return false;
-    }
-    if (strlen(name) > max_len) {
-        error_setg(errp, "Parameter '%s': '%s' is too long for a node name "
-                   "(at most %zu characters)", arg, name, max_len);
-        return false;
-    }
-    if (bdrv_find_node(name)) {
-        error_setg(errp, "Parameter '%s': a node named '%s' already exists",
-                   arg, name);
-        return false;
-    }
-    return true;
-}
 
 BlockDriverState *livemerge_qmp_find_filter(const char *arg, const char *name,
                                             Error **errp)
@@ -70,25 +31,22 @@ BlockDriverState *livemerge_qmp_find_filter(const char *arg, const char *name,
     return bs;
 }
 
-/* Arguments of the commands that take only a filter-node-name */
-static char *parse_filter_node_name(QDict *args, Error **errp)
-{
-    char *filter_node_name = NULL;
-    Visitor *v = qobject_input_visitor_new_qmp(QOBJECT(args));
-    bool ok = false;
+typedef struct FilterArgs {
+    char *node;
+    char *filter_node_name;
+} FilterArgs;
 
-    if (visit_start_struct(v, NULL, NULL, 0, errp)) {
-        ok = visit_type_str(v, "filter-node-name", &filter_node_name, errp) &&
-             visit_check_struct(v, errp);
-        visit_end_struct(v, NULL);
-    }
-    visit_free(v);
-    if (!ok) {
-        g_free(filter_node_name);
-        return NULL;
-    }
-    return filter_node_name;
-}
+static const LivemergeArgSpec insert_filter_args[] = {
+    LM_ARG_REQUIRED(LM_ARG_STR, FilterArgs, , node, "node"),
+    LM_ARG_REQUIRED(LM_ARG_STR, FilterArgs, , filter_node_name,
+                    "filter-node-name"),
+};
+
+/* The commands that take only a filter-node-name */
+static const LivemergeArgSpec filter_name_args[] = {
+    LM_ARG_REQUIRED(LM_ARG_STR, FilterArgs, , filter_node_name,
+                    "filter-node-name"),
+};
 
 static void qmp_livemerge_insert_filter(const char *node,
                                         const char *filter_node_name,
@@ -136,20 +94,12 @@ static void qmp_livemerge_insert_filter(const char *node,
 void qmp_marshal_livemerge_insert_filter(QDict *args, QObject **ret,
                                          Error **errp)
 {
-    g_autofree char *node = NULL;
-    g_autofree char *filter_node_name = NULL;
-    Visitor *v = qobject_input_visitor_new_qmp(QOBJECT(args));
-    bool ok = false;
+    FilterArgs a = {};
+    int n = ARRAY_SIZE(insert_filter_args);
 
-    if (visit_start_struct(v, NULL, NULL, 0, errp)) {
-        ok = visit_type_str(v, "node", &node, errp) &&
-             visit_type_str(v, "filter-node-name", &filter_node_name, errp) &&
-             visit_check_struct(v, errp);
-        visit_end_struct(v, NULL);
-    }
-    visit_free(v);
-    if (ok) {
-        qmp_livemerge_insert_filter(node, filter_node_name, errp);
+    if (livemerge_qmp_read_args(args, insert_filter_args, n, &a, errp)) {
+        qmp_livemerge_insert_filter(a.node, a.filter_node_name, errp);
+        livemerge_qmp_free_args(insert_filter_args, n, &a);
     }
 }
 
@@ -171,10 +121,12 @@ static void qmp_livemerge_remove_filter(const char *filter_node_name,
 void qmp_marshal_livemerge_remove_filter(QDict *args, QObject **ret,
                                          Error **errp)
 {
-    g_autofree char *filter_node_name = parse_filter_node_name(args, errp);
+    FilterArgs a = {};
+    int n = ARRAY_SIZE(filter_name_args);
 
-    if (filter_node_name) {
-        qmp_livemerge_remove_filter(filter_node_name, errp);
+    if (livemerge_qmp_read_args(args, filter_name_args, n, &a, errp)) {
+        qmp_livemerge_remove_filter(a.filter_node_name, errp);
+        livemerge_qmp_free_args(filter_name_args, n, &a);
     }
 }
 
@@ -210,14 +162,16 @@ static QDict *qmp_livemerge_query_filter(const char *filter_node_name,
 void qmp_marshal_livemerge_query_filter(QDict *args, QObject **ret,
                                         Error **errp)
 {
-    g_autofree char *filter_node_name = parse_filter_node_name(args, errp);
+    FilterArgs a = {};
+    int n = ARRAY_SIZE(filter_name_args);
     QDict *info;
 
-    if (!filter_node_name) {
+    if (!livemerge_qmp_read_args(args, filter_name_args, n, &a, errp)) {
         return;
     }
-    info = qmp_livemerge_query_filter(filter_node_name, errp);
+    info = qmp_livemerge_query_filter(a.filter_node_name, errp);
     if (info) {
         *ret = QOBJECT(info);
     }
+    livemerge_qmp_free_args(filter_name_args, n, &a);
 }

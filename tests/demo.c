@@ -6,10 +6,12 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
  * A qemu-storage-daemon with the plugin exports a qcow2 disk over NBD; a
- * guest fills it and keeps writing 4 KiB blocks at queue depth 16 while
- *  1. a live external snapshot makes a new overlay the active layer,
- *  2. livemerge-commit commits the overlay back into the base (active
- *     commit, adaptive copy mode) and pivots the disk onto the base,
+ * guest fills it and keeps writing 4 KiB blocks at queue depth 16 while,
+ * through the livemerge CLI as a user would type it,
+ *  1. `livemerge snapshot` makes a new overlay the active layer,
+ *  2. `livemerge blockcommit disk --active --pivot --wait --verbose`
+ *     commits the overlay back into the base (livemerge engine, adaptive
+ *     copy mode) and pivots the disk onto the base,
  * then every block the guest wrote is read back through the export and
  * again offline from the base image, and qemu-img check runs on it.
  *
@@ -21,6 +23,7 @@
 #include <json-glib/json-glib.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lm-qmp.h"
 #include "lm-test-guest.h"
@@ -80,35 +83,37 @@ static void run_guest_for(LmTestGuest *guest, int seconds)
          stats.writes, (double)stats.writes / seconds);
 }
 
-/* Poll the job's progress until @event arrives */
-static JsonObject *wait_job_event(LmQmp *qmp, const char *event)
+/* Run `livemerge ARGS... --connect SOCKET`, showing it and its output. */
+static void livemerge(const char *socket, const char *const *args)
 {
-    for (;;) {
-        g_autoptr(GError) err = NULL;
-        g_autoptr(JsonNode) jobs = NULL;
-        JsonObject *ev = lm_qmp_wait_event(qmp, event, 500, &err);
-        JsonArray *list;
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autoptr(GString) shown = g_string_new("$ livemerge");
+    g_autoptr(GError) err = NULL;
+    int status;
 
-        if (ev) {
-            return ev;
-        }
-        if (!g_error_matches(err, LM_QMP_ERROR, LM_QMP_ERROR_TIMEOUT)) {
-            check(FALSE, err, event);
-        }
-        g_clear_error(&err);
-        jobs = lm_qmp_executef(qmp, &err, "query-block-jobs", NULL);
-        check(jobs != NULL, err, "query-block-jobs");
-        list = json_node_get_array(jobs);
-        if (json_array_get_length(list)) {
-            JsonObject *j = json_array_get_object_element(list, 0);
+    const char *cli = g_getenv("LIVEMERGE_CLI");
 
-            step("  %s: %" G_GINT64_FORMAT " / %" G_GINT64_FORMAT " MiB",
-                 json_object_get_string_member(j, "status"),
-                 json_object_get_int_member(j, "offset") >> 20,
-                 json_object_get_int_member(j, "len") >> 20);
-        }
+    /* The package test runs the installed CLI */
+    g_ptr_array_add(argv, (gpointer)(cli && *cli ? cli : LIVEMERGE_CLI));
+    for (guint i = 0; args[i]; i++) {
+        g_autofree char *q = g_shell_quote(args[i]);
+
+        g_ptr_array_add(argv, (gpointer)args[i]);
+        g_string_append_printf(shown, " %s",
+                               strpbrk(args[i], " '\"") ? q : args[i]);
     }
+    g_ptr_array_add(argv, (gpointer)"--connect");
+    g_ptr_array_add(argv, (gpointer)socket);
+    g_ptr_array_add(argv, NULL);
+    step("%s", shown->str);
+    check(g_spawn_sync(NULL, (char **)argv->pdata, NULL,
+                       G_SPAWN_CHILD_INHERITS_STDIN, NULL, NULL, NULL, NULL,
+                       &status, &err), err, "run livemerge");
+    check(g_spawn_check_wait_status(status, &err), err, shown->str);
 }
+
+#define LIVEMERGE(socket, ...) \
+    livemerge(socket, (const char *const[]){ __VA_ARGS__, NULL })
 
 int main(int argc, char **argv)
 {
@@ -116,7 +121,10 @@ int main(int argc, char **argv)
     g_autoptr(GError) err = NULL;
     g_autoptr(LmTestQsd) qsd = NULL;
     g_autoptr(LmTestGuest) guest = NULL;
-    g_autoptr(JsonObject) ev = NULL;
+    g_autofree char *sockdir = NULL;
+    g_autofree char *cli_sock = NULL;
+    g_autofree char *chardev = NULL;
+    g_autofree char *snapshot_arg = NULL;
     g_autofree char *base = NULL;
     g_autofree char *overlay = NULL;
     g_autofree char *size = NULL;
@@ -132,13 +140,23 @@ int main(int argc, char **argv)
         g_setenv("LIVEMERGE_KEEP_TMP", "1", TRUE);
     }
 
-    qsd = lm_test_qsd_start(NULL, &err);
+    /* The CLI gets a QMP monitor of its own: a monitor serves one client
+     * and the demo keeps the first one. */
+    sockdir = g_dir_make_tmp("livemerge-demo-XXXXXX", &err);
+    check(sockdir != NULL, err, "temporary directory");
+    cli_sock = g_build_filename(sockdir, "cli.sock", NULL);
+    chardev = g_strdup_printf("socket,id=cli,path=%s,server=on,wait=off",
+                              cli_sock);
+    qsd = lm_test_qsd_start((const char *const[]){
+        "--chardev", chardev, "--monitor", "chardev=cli", NULL }, &err);
     check(qsd != NULL, err, "start qemu-storage-daemon with the plugin");
     qmp = lm_test_qsd_qmp(qsd);
     step("qemu-storage-daemon with livemerge runs in %s", lm_test_qsd_dir(qsd));
+    step("the livemerge CLI talks to it at %s (LIVEMERGE_QMP)", cli_sock);
 
     base = lm_test_qsd_path(qsd, "base.qcow2");
     overlay = lm_test_qsd_path(qsd, "overlay.qcow2");
+    snapshot_arg = g_strdup_printf("disk=%s", overlay);
     size = g_strdup_printf("%dM", opt_size_mib);
     lm_test_image_create(base, &(LmTestImageOpts) { .size = size });
     ok = lm_qmp_runf(qmp, &err, "blockdev-add",
@@ -158,39 +176,20 @@ int main(int argc, char **argv)
     }
     run_guest_for(guest, 1);
 
-    step("live snapshot: overlay.qcow2 becomes the active layer");
-    lm_test_qemu_img("create", "-q", "-f", "qcow2", "-F", "qcow2", "-u",
-                     "-b", base, overlay, size, NULL);
-    ok = lm_qmp_runf(qmp, &err, "blockdev-add",
-                     "{\"driver\": \"qcow2\", \"node-name\": \"overlay\", \"backing\": "
-                     "null, \"discard\": \"unmap\", \"file\": {\"driver\": \"file\", "
-                     "\"filename\": \"%s\"}}", overlay);
-    check(ok, err, "blockdev-add overlay");
+    step("the guest keeps writing (4 KiB, queue depth 16) from now on");
     check(lm_test_guest_start_load(guest, &(LmTestLoad) {
               .pattern = LM_TEST_LOAD_RANDOM, .queue_depth = 16,
               .seed = g_random_int() }, &err), err, "start guest load");
-    ok = lm_qmp_runf(qmp, &err, "blockdev-snapshot",
-                     "{\"node\": \"base\", \"overlay\": \"overlay\"}");
-    check(ok, err, "blockdev-snapshot");
+    step("live snapshot: overlay.qcow2 becomes the active layer");
+    LIVEMERGE(cli_sock, "snapshot", snapshot_arg);
+    LIVEMERGE(cli_sock, "chain", "disk");
     g_usleep(opt_seconds * G_USEC_PER_SEC);
 
-    step("active commit of overlay into base while the guest writes");
-    ok = lm_qmp_runf(qmp, &err, "livemerge-commit",
-                     "{\"job-id\": \"demo\", \"device\": \"overlay\", "
-                     "\"copy-mode\": \"adaptive\"}");
-    check(ok, err, "livemerge-commit");
-    ev = wait_job_event(qmp, "BLOCK_JOB_READY");
-    step("READY: the base holds everything the guest can read");
-    g_clear_pointer(&ev, json_object_unref);
-    g_usleep(opt_seconds * G_USEC_PER_SEC / 2);
-
-    step("pivot: block-job-complete");
-    ok = lm_qmp_runf(qmp, &err, "block-job-complete", "{\"device\": \"demo\"}");
-    check(ok, err, "block-job-complete");
-    ev = wait_job_event(qmp, "BLOCK_JOB_COMPLETED");
-    check(!json_object_has_member(ev, "data") ||
-          !json_object_has_member(json_object_get_object_member(ev, "data"),
-                                  "error"), NULL, "the job reported an error");
+    step("active commit of overlay into base while the guest writes, then "
+         "pivot");
+    LIVEMERGE(cli_sock, "blockcommit", "disk", "--active", "--pivot",
+              "--wait", "--verbose");
+    LIVEMERGE(cli_sock, "chain", "disk");
     step("completed: the export now serves base.qcow2");
     {
         LmTestLoadStats stats;
@@ -213,6 +212,7 @@ int main(int argc, char **argv)
           "open base.qcow2");
     check(lm_test_guest_verify_all(guest, &err), err, "verify base.qcow2");
     lm_test_guest_disconnect(guest);
+    g_rmdir(sockdir);
     step("OK: %" G_GUINT64_FORMAT " blocks verified, chain merged live",
          lm_test_guest_n_blocks(guest));
     return EXIT_SUCCESS;

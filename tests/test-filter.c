@@ -66,8 +66,7 @@ static void check_qmp(const char *what, GError *err)
     if (!err) {
         return;
     }
-    if (current_qsd && !(err->domain == LM_QMP_ERROR &&
-                         err->code == LM_QMP_ERROR_COMMAND)) {
+    if (current_qsd && !lm_qmp_error_is_refusal(err)) {
         g_autofree char *log = lm_test_qsd_read_log(current_qsd);
         gsize len = strlen(log);
 

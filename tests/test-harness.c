@@ -138,7 +138,8 @@ static void test_qmp(void)
     /* QMP errors: desc verbatim, class on the side. */
     ret = lm_qmp_execute(qmp, "no-such-command", NULL, &err);
     g_assert_null(ret);
-    g_assert_error(err, LM_QMP_ERROR, LM_QMP_ERROR_COMMAND);
+    g_assert_error(err, LM_QMP_ERROR, LM_QMP_ERROR_COMMAND_NOT_FOUND);
+    g_assert_true(lm_qmp_error_is_refusal(err));
     g_assert_cmpstr(err->message, ==,
                     "The command no-such-command has not been found");
     g_assert_cmpstr(lm_qmp_last_error_class(qmp), ==, "CommandNotFound");

@@ -18,7 +18,7 @@
 #define LM_TEST_QSD_H
 
 #include <glib.h>
-#include "lm-qmp.h"
+#include "lm-test-qmp.h"
 
 G_BEGIN_DECLS
 
@@ -84,6 +84,9 @@ char *lm_test_qsd_path(LmTestQsd *qsd, const char *name);
 gboolean lm_test_qsd_export(LmTestQsd *qsd, const char *node_name,
                             const char *export_name, GError **error);
 const char *lm_test_qsd_nbd_socket(LmTestQsd *qsd);
+
+/* rm -r @path (no symlink is followed). */
+void lm_test_remove_tree(const char *path);
 
 G_END_DECLS
 

@@ -67,11 +67,11 @@ echo "# livemerge-qsd preloads $preload"
     fail "the installed launcher preloads '$preload'"
 
 # The demo program alone, outside any build tree, with the installed
-# launcher (which loads the installed plugin)
-echo "# demo against /usr/bin/livemerge-qsd"
+# launcher (which loads the installed plugin) and CLI
+echo "# demo against /usr/bin/livemerge-qsd and /usr/bin/livemerge"
 cp "$demo" "$work/livemerge-demo"
 (cd "$work" && env -u LIVEMERGE_PLUGIN -u QSD -u QEMU_MODULE_DIR \
-     LIVEMERGE_LAUNCHER=/usr/bin/livemerge-qsd \
+     LIVEMERGE_LAUNCHER=/usr/bin/livemerge-qsd LIVEMERGE_CLI=/usr/bin/livemerge \
      ./livemerge-demo --size 32 --seconds 1) || fail "the demo failed"
 
 echo "# dpkg --purge $pkg"
