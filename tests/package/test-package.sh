@@ -13,21 +13,25 @@ set -euo pipefail
 src=$1
 demo=$2
 pkg=livemerge
+# Built from the one source package, installed and purged together
+pkgs=(livemerge liblivemerge0 liblivemerge-dev)
 qsd=/usr/bin/qemu-storage-daemon
 
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || skip "installing a package needs root"
-if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q installed; then
-    skip "package $pkg is installed already"
-fi
+for p in "${pkgs[@]}"; do
+    if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q installed; then
+        skip "package $p is installed already"
+    fi
+done
 
 work=$(mktemp -d /tmp/livemerge-package.XXXXXX)
 installed=
 cleanup() {
     if [ -n "$installed" ]; then
-        dpkg --purge "$pkg" >/dev/null 2>&1 || true
+        dpkg --purge "${pkgs[@]}" >/dev/null 2>&1 || true
     fi
     rm -rf "$work"
 }
@@ -41,6 +45,10 @@ echo "# dpkg-buildpackage -us -uc -b"
 (cd "$work/src" && dpkg-buildpackage -us -uc -b) > "$work/build.log" 2>&1 ||
     { tail -40 "$work/build.log"; fail "dpkg-buildpackage failed"; }
 deb=$(ls "$work"/${pkg}_*_amd64.deb)
+debs=()
+for p in "${pkgs[@]}"; do
+    debs+=("$(ls "$work"/"${p}"_*_amd64.deb)")
+done
 
 echo "# lintian"
 lintian --fail-on error,warning "$work"/*.changes ||
@@ -53,10 +61,10 @@ depends=$(dpkg-deb -f "$deb" Depends)
 echo "# Depends: $depends"
 grep -qF "$want" <<<"$depends" || fail "Depends lacks '$want'"
 
-echo "# dpkg -i $(basename "$deb")"
+echo "# dpkg -i ${pkgs[*]}"
 installed=1
-dpkg -i "$deb" || fail "dpkg -i failed"
-files=$(dpkg -L "$pkg" | while read -r f; do [ -d "$f" ] || echo "$f"; done)
+dpkg -i "${debs[@]}" || fail "dpkg -i failed"
+files=$(dpkg -L "${pkgs[@]}" | while read -r f; do [ -d "$f" ] || echo "$f"; done)
 
 # The installed launcher preloads the installed plugin (printenv exits 1:
 # the daemon's path it is given is no variable)
@@ -74,12 +82,14 @@ cp "$demo" "$work/livemerge-demo"
      LIVEMERGE_LAUNCHER=/usr/bin/livemerge-qsd LIVEMERGE_CLI=/usr/bin/livemerge \
      ./livemerge-demo --size 32 --seconds 1) || fail "the demo failed"
 
-echo "# dpkg --purge $pkg"
-dpkg --purge "$pkg" || fail "dpkg --purge failed"
+echo "# dpkg --purge ${pkgs[*]}"
+dpkg --purge "${pkgs[@]}" || fail "dpkg --purge failed"
 installed=
-if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q installed; then
-    fail "$pkg is still installed"
-fi
+for p in "${pkgs[@]}"; do
+    if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q installed; then
+        fail "$p is still installed"
+    fi
+done
 for f in $files; do
     [ ! -e "$f" ] || fail "$f is left after the purge"
 done
