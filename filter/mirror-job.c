@@ -184,6 +184,14 @@ CopyJob *livemerge_mirror_start(const MirrorJobOptions *o, Error **errp)
     if (!nodes_are_free(o, errp)) {
         return NULL;
     }
+    /* The disk's users move onto the target: it must be where they are */
+    if (livemerge_graph_move_to_context(o->target,
+                                        bdrv_get_aio_context(o->common.active),
+                                        errp) < 0) {
+        error_prepend(errp, "Parameter 'target': cannot move '%s' into the "
+                      "disk's I/O thread: ", bdrv_get_node_name(o->target));
+        return NULL;
+    }
     return copy_job_start(&mirror_kind, &mirror_job_driver, &o->common,
                           mirror_init, (void *)o, errp);
 }

@@ -208,6 +208,8 @@ bool livemerge_qmp_job_options(const LivemergeJobArgs *a, CopyJobOptions *o,
                             a->filter_node_name : NULL,
         .speed = a->has_speed ? a->speed : 0,
         .copy_mode = LIVEMERGE_COPY_MODE_ADAPTIVE,
+        .guest_impact = a->has_guest_impact ? a->guest_impact :
+                        LIVEMERGE_DEFAULT_GUEST_IMPACT,
         .buf_size = LIVEMERGE_DEFAULT_BUF_SIZE,
         .max_in_flight = LIVEMERGE_DEFAULT_MAX_IN_FLIGHT,
         .on_source_error = BLOCKDEV_ON_ERROR_REPORT,
@@ -216,6 +218,10 @@ bool livemerge_qmp_job_options(const LivemergeJobArgs *a, CopyJobOptions *o,
     if (a->has_speed && a->speed < 0) {
         error_setg(errp, "Parameter 'speed': must be 0 (unlimited) or more "
                    "bytes/s, got %" PRId64, a->speed);
+        return false;
+    }
+    if (a->has_guest_impact &&
+        !livemerge_qmp_check_guest_impact(a->guest_impact, errp)) {
         return false;
     }
     if (a->has_auto_finalize && !a->auto_finalize) {
@@ -317,6 +323,18 @@ bool livemerge_qmp_check_backing_file(const char *str,
         error_setg(errp, "Parameter 'backing-file': '%s' does not lead to the "
                    "base's file '%s' (relative paths start in the directory "
                    "of '%s')", shown, base_file, bdrv_get_node_name(overlay));
+        return false;
+    }
+    return true;
+}
+
+bool livemerge_qmp_check_guest_impact(int64_t guest_impact, Error **errp)
+{
+    if (guest_impact < LIVEMERGE_MIN_GUEST_IMPACT ||
+        guest_impact > LIVEMERGE_MAX_GUEST_IMPACT) {
+        error_setg(errp, "Parameter 'guest-impact': must be a percentage "
+                   "from %d to %d, got %" PRId64, LIVEMERGE_MIN_GUEST_IMPACT,
+                   LIVEMERGE_MAX_GUEST_IMPACT, guest_impact);
         return false;
     }
     return true;

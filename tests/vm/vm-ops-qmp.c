@@ -564,8 +564,8 @@ gboolean vm_ops_copy(VmOps *ops, VmDisk *disk, const char *dir,
     }
     g_ptr_array_add(disk->images, g_strdup(path));
     if (!lm_qmp_runf(ops->qmp, error, "livemerge-mirror",
-                     "{\"job-id\": %s, \"device\": %s, \"target\": %s}",
-                     jid, jdev, jnode) ||
+                     "{\"job-id\": %s, \"device\": %s, \"target\": %s,"
+                     " \"sync\": \"full\"}", jid, jdev, jnode) ||
         !pivot_when_ready(ops, job_id, error)) {
         return FALSE;
     }
