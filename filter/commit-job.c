@@ -13,7 +13,7 @@
  */
 
 #include "qemu/osdep.h"
-#include "block/block_int.h"
+#include "qemu-compat.h"
 #include "qapi/error.h"
 #include "qemu/error-report.h"
 
@@ -203,11 +203,11 @@ static bool chain_is_free(const CommitJobOptions *o, Error **errp)
     AioContext *ctx = bdrv_get_aio_context(o->common.active);
     bool free;
 
-    aio_context_acquire(ctx);
+    lm_aio_context_acquire(ctx);
     free = !bdrv_op_is_blocked(o->common.active, BLOCK_OP_TYPE_COMMIT_SOURCE,
                                errp) &&
            !bdrv_op_is_blocked(o->base, BLOCK_OP_TYPE_COMMIT_TARGET, errp);
-    aio_context_release(ctx);
+    lm_aio_context_release(ctx);
     return free;
 }
 

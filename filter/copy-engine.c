@@ -15,7 +15,7 @@
  */
 
 #include "qemu/osdep.h"
-#include "block/block_int.h"
+#include "qemu-compat.h"
 #include "qemu/coroutine.h"
 #include "qemu/memalign.h"
 #include "block/reqlist.h"
@@ -207,7 +207,8 @@ int64_t coroutine_fn copy_engine_mark_allocated(CopyEngine *e,
         }
         bytes = n;
     }
-    ret = bdrv_is_allocated_above(top, e->cfg.base, false, offset, bytes, &n);
+    ret = bdrv_co_is_allocated_above(top, e->cfg.base, false, offset, bytes,
+                                     &n);
     if (ret < 0) {
         return ret;
     }
@@ -260,8 +261,8 @@ static int64_t coroutine_fn copy_extent(CopyEngine *e, int64_t offset,
      * One walk down the chain says unallocated, zero or data (want_zero:
      * preallocated qcow2 clusters that read as zeroes stay sparse)
      */
-    ret = bdrv_block_status_above(top, e->cfg.base, offset, bytes, &n, NULL,
-                                  NULL);
+    ret = bdrv_co_block_status_above(top, e->cfg.base, offset, bytes, &n,
+                                     NULL, NULL);
     if (ret < 0) {
         return ret;
     }
@@ -541,13 +542,11 @@ static int coroutine_fn write_both(CopyEngine *e, LivemergeRequestKind kind,
             .flags = flags, .both = &both,
         };
     }
-    bdrv_io_plug(e->cfg.filter);
-    bdrv_io_plug(e->cfg.dest->bs);
+    lm_io_batch_begin(e->cfg.filter, e->cfg.dest->bs);
     for (int i = 0; i < 2; i++) {
         qemu_coroutine_enter(qemu_coroutine_create(side_write_co, &side[i]));
     }
-    bdrv_io_unplug(e->cfg.dest->bs);
-    bdrv_io_unplug(e->cfg.filter);
+    lm_io_batch_end(e->cfg.filter, e->cfg.dest->bs);
     if (both.pending > 0) {
         both.waiter = qemu_coroutine_self();
         qemu_coroutine_yield();

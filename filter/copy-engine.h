@@ -22,7 +22,7 @@
 #ifndef LIVEMERGE_COPY_ENGINE_H
 #define LIVEMERGE_COPY_ENGINE_H
 
-#include "block/block_int.h"
+#include "qemu-compat.h"
 
 #include "filter-driver.h"
 

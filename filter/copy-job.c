@@ -7,8 +7,7 @@
  */
 
 #include "qemu/osdep.h"
-#include "block/block_int.h"
-#include "block/blockjob_int.h"
+#include "qemu-compat.h"
 #include "qapi/error.h"
 #include "qemu/error-report.h"
 #include "qemu/job.h"
@@ -164,7 +163,7 @@ static void coroutine_fn copy_step(CopyJob *s)
 
     if (started) {
         /* Charged when issued, so a burst cannot outrun the limit */
-        int64_t delay = block_job_ratelimit_get_delay(&s->common, started);
+        int64_t delay = ratelimit_calculate_delay(&s->common.limit, started);
 
         delay = MAX(delay, pacing_give_way(s->pacing));
         if (delay > 0) {
@@ -391,8 +390,8 @@ static void coroutine_fn final_sync_co(void *opaque)
 static void final_sync_start(CopyJob *s, FinalSync *f)
 {
     *f = (FinalSync) { .job = s };
-    bdrv_coroutine_enter(s->dest->bs,
-                         qemu_coroutine_create(final_sync_co, f));
+    aio_co_enter(bdrv_get_aio_context(s->dest->bs),
+                 qemu_coroutine_create(final_sync_co, f));
 }
 
 /* Called with the job's AioContext held once (as job_exit() does) */
@@ -542,8 +541,7 @@ static void name_job_in_blocker(BlockJob *bjob, BlockDriverState *main_bs)
     g_clear_pointer(&bjob->blocker, error_free);
     error_setg(&bjob->blocker, "block device is in use by livemerge %s job "
                "'%s'", job_type_str(&bjob->job), bjob->job.id);
-    bdrv_op_block_all(main_bs, bjob->blocker);
-    bdrv_op_unblock(main_bs, BLOCK_OP_TYPE_DATAPLANE, bjob->blocker);
+    lm_block_job_block_ops(main_bs, bjob->blocker);
 }
 
 static int start_engine(CopyJob *s, const CopyJobOptions *o, Error **errp)
@@ -644,7 +642,7 @@ CopyJob *copy_job_start(const CopyJobKind *kind, const BlockJobDriver *drv,
         return NULL;
     }
     ctx = bdrv_get_aio_context(o->active);
-    aio_context_acquire(ctx);
+    lm_aio_context_acquire(ctx);
     /* A destination below must stay writable for us through the chain */
     if (livemerge_filter_set_share_write(filter, true, errp) < 0) {
         goto fail_filter;
@@ -660,19 +658,19 @@ CopyJob *copy_job_start(const CopyJobKind *kind, const BlockJobDriver *drv,
         copy_job_abort(&s->common.job);
         copy_job_clean(&s->common.job);
         job_early_fail(&s->common.job);
-        aio_context_release(ctx);
+        lm_aio_context_release(ctx);
         return NULL;
     }
     job_start(&s->common.job);
-    aio_context_release(ctx);
+    lm_aio_context_release(ctx);
     return s;
 
 fail_filter:
-    aio_context_release(ctx);
+    lm_aio_context_release(ctx);
     livemerge_filter_remove(filter, &error_abort);
-    aio_context_acquire(ctx);
+    lm_aio_context_acquire(ctx);
     bdrv_unref(filter);
-    aio_context_release(ctx);
+    lm_aio_context_release(ctx);
     return NULL;
 }
 
@@ -701,9 +699,9 @@ void copy_job_set_guest_impact(CopyJob *s, int guest_impact)
     AioContext *ctx = s->common.job.aio_context;
 
     /* The pacing policy is the job's: change it in the job's context */
-    aio_context_acquire(ctx);
+    lm_aio_context_acquire(ctx);
     pacing_set_guest_impact(s->pacing, guest_impact);
-    aio_context_release(ctx);
+    lm_aio_context_release(ctx);
     job_enter(&s->common.job);
 }
 
@@ -748,18 +746,18 @@ static AioContext *job_context(CopyJob *s)
 static void group_drain_begin(CopyJob **jobs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        aio_context_acquire(job_context(jobs[i]));
+        lm_aio_context_acquire(job_context(jobs[i]));
         drain_begin(jobs[i]);
-        aio_context_release(job_context(jobs[i]));
+        lm_aio_context_release(job_context(jobs[i]));
     }
 }
 
 static void group_drain_end(CopyJob **jobs, size_t n)
 {
     for (size_t i = n; i-- > 0;) {
-        aio_context_acquire(job_context(jobs[i]));
+        lm_aio_context_acquire(job_context(jobs[i]));
         drain_end(jobs[i]);
-        aio_context_release(job_context(jobs[i]));
+        lm_aio_context_release(job_context(jobs[i]));
     }
 }
 
@@ -778,14 +776,14 @@ static int group_sync(CopyJob **jobs, size_t n, Error **errp)
     for (size_t i = 0; i < n; i++) {
         AioContext *ctx = jobs[i]->common.job.aio_context;
 
-        aio_context_acquire(ctx);
+        lm_aio_context_acquire(ctx);
         if (final_sync_wait(jobs[i], &f[i]) < 0 && ret == 0) {
             ret = f[i].ret;
             error_setg_errno(errp, -ret, "The job '%s' could not bring '%s' "
                              "in sync", jobs[i]->common.job.id,
                              bdrv_get_node_name(jobs[i]->dest->bs));
         }
-        aio_context_release(ctx);
+        lm_aio_context_release(ctx);
     }
     return ret;
 }
@@ -800,17 +798,17 @@ static int group_pivot(CopyJob **jobs, size_t n, int64_t fail_after,
         if ((int64_t)i == fail_after) {
             error_setg(errp, "failure injected by x-fail-after");
         } else {
-            aio_context_acquire(job_context(jobs[i]));
+            lm_aio_context_acquire(job_context(jobs[i]));
             ret = jobs[i]->kind->finish(jobs[i], errp);
-            aio_context_release(job_context(jobs[i]));
+            lm_aio_context_release(job_context(jobs[i]));
         }
         if (ret < 0) {
             error_prepend(errp, "The job '%s' could not pivot, so no job did: ",
                           jobs[i]->common.job.id);
             while (i-- > 0) {
-                aio_context_acquire(job_context(jobs[i]));
+                lm_aio_context_acquire(job_context(jobs[i]));
                 jobs[i]->kind->unfinish(jobs[i]);
-                aio_context_release(job_context(jobs[i]));
+                lm_aio_context_release(job_context(jobs[i]));
             }
             return ret;
         }
@@ -825,9 +823,9 @@ static void group_end_jobs(CopyJob **jobs, size_t n, bool pivot)
         Job *job = &jobs[i]->common.job;
 
         /* Writes from now on are the new disk's (or the source's) alone */
-        aio_context_acquire(job_context(jobs[i]));
+        lm_aio_context_acquire(job_context(jobs[i]));
         remove_write_handler(jobs[i]);
-        aio_context_release(job_context(jobs[i]));
+        lm_aio_context_release(job_context(jobs[i]));
         jobs[i]->finished_by_group = true;
         WITH_JOB_LOCK_GUARD() {
             Error *local_err = NULL;

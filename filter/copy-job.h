@@ -21,8 +21,7 @@
 #ifndef LIVEMERGE_COPY_JOB_H
 #define LIVEMERGE_COPY_JOB_H
 
-#include "block/block_int.h"
-#include "block/blockjob_int.h"
+#include "qemu-compat.h"
 #include "qapi/qapi-types-block-core.h"
 #include "qemu/units.h"
 

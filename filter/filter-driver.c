@@ -12,7 +12,7 @@
  */
 
 #include "qemu/osdep.h"
-#include "block/block_int.h"
+#include "qemu-compat.h"
 #include "qemu/atomic.h"
 #include "qemu/module.h"
 #include "qapi/error.h"
@@ -88,13 +88,14 @@ static void livemerge_child_perm(BlockDriverState *bs, BdrvChild *c,
     }
 }
 
-static int64_t livemerge_getlength(BlockDriverState *bs)
+static int64_t coroutine_fn GRAPH_RDLOCK
+livemerge_co_getlength(BlockDriverState *bs)
 {
     /* No child yet (being opened) or any more (being dropped) */
     if (!bs->file) {
         return 0;
     }
-    return bdrv_getlength(bs->file->bs);
+    return bdrv_co_getlength(bs->file->bs);
 }
 
 static int coroutine_fn livemerge_co_preadv_part(BlockDriverState *bs,
@@ -215,7 +216,7 @@ BlockDriver bdrv_livemerge = {
     .bdrv_close                 = livemerge_close,
     .bdrv_child_perm            = livemerge_child_perm,
 
-    .bdrv_getlength             = livemerge_getlength,
+    LM_DRIVER_LENGTH_CALLBACK(livemerge_co_getlength),
 
     .bdrv_co_preadv_part        = livemerge_co_preadv_part,
     .bdrv_co_pwritev_part       = livemerge_co_pwritev_part,
@@ -224,7 +225,6 @@ BlockDriver bdrv_livemerge = {
     .bdrv_co_flush              = livemerge_co_flush,
     .bdrv_co_truncate           = livemerge_co_truncate,
 
-    .has_variable_length        = true,
     .is_filter                  = true,
 };
 

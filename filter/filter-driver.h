@@ -9,7 +9,7 @@
 #ifndef LIVEMERGE_FILTER_DRIVER_H
 #define LIVEMERGE_FILTER_DRIVER_H
 
-#include "block/block_int.h"
+#include "qemu-compat.h"
 
 typedef enum LivemergeRequestKind {
     LIVEMERGE_REQ_READ,

@@ -11,7 +11,7 @@
  */
 
 #include "qemu/osdep.h"
-#include "block/block_int.h"
+#include "qemu-compat.h"
 #include "qapi/error.h"
 
 #include "filter-driver.h"
@@ -60,7 +60,7 @@ BlockDriverState *livemerge_filter_insert(BlockDriverState *bs,
         }
     }
 
-    aio_context_acquire(ctx);
+    lm_aio_context_acquire(ctx);
     bdrv_drained_begin(bs);
 
     /* bdrv_attach_child() takes this reference over, even on failure */
@@ -81,7 +81,7 @@ out:
         bdrv_unref(filter);
         filter = NULL;
     }
-    aio_context_release(ctx);
+    lm_aio_context_release(ctx);
     return filter;
 }
 
@@ -99,14 +99,14 @@ int livemerge_filter_remove(BlockDriverState *filter, Error **errp)
                    livemerge_filter_owner(filter));
         return -EBUSY;
     }
-    aio_context_acquire(ctx);
+    lm_aio_context_acquire(ctx);
     /* Keep the filter while its parents move away from it */
     bdrv_ref(filter);
     bdrv_drained_begin(filter);
     ret = bdrv_drop_filter(filter, errp);
     bdrv_drained_end(filter);
     bdrv_unref(filter);
-    aio_context_release(ctx);
+    lm_aio_context_release(ctx);
     return ret;
 }
 
@@ -122,9 +122,9 @@ int livemerge_graph_move_to_context(BlockDriverState *bs, AioContext *ctx,
         return 0;
     }
     /* bdrv_try_change_aio_context() wants the node's old context held */
-    aio_context_acquire(old_ctx);
+    lm_aio_context_acquire(old_ctx);
     ret = bdrv_try_change_aio_context(bs, ctx, NULL, errp);
-    aio_context_release(old_ctx);
+    lm_aio_context_release(old_ctx);
     return ret;
 }
 
@@ -226,7 +226,7 @@ void livemerge_graph_pivot_clear(LivemergePivot *pivot)
 int livemerge_graph_drop_layers(BlockDriverState *top, BlockDriverState *base,
                                 const char *backing_file, Error **errp)
 {
-    int ret = bdrv_drop_intermediate(top, base, backing_file);
+    int ret = lm_drop_intermediate(top, base, backing_file);
 
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not drop the layers from '%s' "

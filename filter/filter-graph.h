@@ -15,7 +15,7 @@
 #ifndef LIVEMERGE_FILTER_GRAPH_H
 #define LIVEMERGE_FILTER_GRAPH_H
 
-#include "block/block_int.h"
+#include "qemu-compat.h"
 
 /* The livemerge filter directly above @bs, or NULL */
 BlockDriverState *livemerge_filter_above(BlockDriverState *bs);

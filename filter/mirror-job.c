@@ -16,7 +16,7 @@
  */
 
 #include "qemu/osdep.h"
-#include "block/block_int.h"
+#include "qemu-compat.h"
 #include "qapi/error.h"
 
 #include "mirror-job.h"
@@ -169,11 +169,11 @@ static bool nodes_are_free(const MirrorJobOptions *o, Error **errp)
     AioContext *ctx = bdrv_get_aio_context(o->common.active);
     bool free;
 
-    aio_context_acquire(ctx);
+    lm_aio_context_acquire(ctx);
     free = !bdrv_op_is_blocked(o->common.active, BLOCK_OP_TYPE_MIRROR_SOURCE,
                                errp) &&
            !bdrv_op_is_blocked(o->target, BLOCK_OP_TYPE_MIRROR_TARGET, errp);
-    aio_context_release(ctx);
+    lm_aio_context_release(ctx);
     return free;
 }
 

@@ -10,7 +10,7 @@
 
 #include <sys/stat.h>
 
-#include "block/block_int.h"
+#include "qemu-compat.h"
 #include "qapi/compat-policy.h"
 #include "qapi/error.h"
 #include "qapi/qapi-visit-block-core.h"

@@ -19,7 +19,7 @@
 #define LIVEMERGE_QMP_ARGS_H
 
 #include "qapi/qapi-types-block-core.h"
-#include "qapi/qmp/qdict.h"
+#include "qemu-compat.h"
 
 #include "copy-job.h"
 

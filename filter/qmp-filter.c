@@ -9,9 +9,8 @@
  */
 
 #include "qemu/osdep.h"
-#include "block/block_int.h"
+#include "qemu-compat.h"
 #include "qapi/error.h"
-#include "qapi/qmp/qdict.h"
 
 #include "filter-driver.h"
 #include "filter-graph.h"
@@ -86,9 +85,9 @@ static void qmp_livemerge_insert_filter(const char *node,
     }
     /* From now on the filter belongs to the parents it has taken over */
     ctx = bdrv_get_aio_context(filter);
-    aio_context_acquire(ctx);
+    lm_aio_context_acquire(ctx);
     bdrv_unref(filter);
-    aio_context_release(ctx);
+    lm_aio_context_release(ctx);
 }
 
 void qmp_marshal_livemerge_insert_filter(QDict *args, QObject **ret,

@@ -15,7 +15,7 @@
  */
 
 #include "qemu/osdep.h"
-#include "block/block_int.h"
+#include "qemu-compat.h"
 #include "qapi/error.h"
 
 #include "stream-job.h"
@@ -127,12 +127,12 @@ static bool chain_is_free(const StreamJobOptions *o, Error **errp)
     AioContext *ctx = bdrv_get_aio_context(o->common.active);
     bool free = true;
 
-    aio_context_acquire(ctx);
+    lm_aio_context_acquire(ctx);
     for (BlockDriverState *it = o->common.active; free && it != o->base;
          it = livemerge_chain_next(it)) {
         free = !bdrv_op_is_blocked(it, BLOCK_OP_TYPE_STREAM, errp);
     }
-    aio_context_release(ctx);
+    lm_aio_context_release(ctx);
     return free;
 }
 

@@ -7,7 +7,7 @@
  */
 
 #include "qemu/osdep.h"
-#include "block/block_int.h"
+#include "qemu-compat.h"
 #include "block/dirty-bitmap.h"
 #include "qemu/atomic.h"
 

@@ -25,7 +25,7 @@
 #ifndef LIVEMERGE_WRITE_TRACKER_H
 #define LIVEMERGE_WRITE_TRACKER_H
 
-#include "block/block_int.h"
+#include "qemu-compat.h"
 
 typedef struct WriteTracker WriteTracker;
 
