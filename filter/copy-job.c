@@ -27,8 +27,9 @@ static CopyJob *to_copy_job(Job *job)
     return container_of(job, CopyJob, common.job);
 }
 
-BdrvChild *copy_job_hold(CopyJob *s, const char *name, BlockDriverState *bs,
-                         uint64_t perm, uint64_t shared, Error **errp)
+BdrvChild * GRAPH_WRLOCK copy_job_hold(CopyJob *s, const char *name,
+                                       BlockDriverState *bs, uint64_t perm,
+                                       uint64_t shared, Error **errp)
 {
     if (block_job_add_bdrv(&s->common, name, bs, perm, shared, errp) < 0) {
         return NULL;
@@ -40,7 +41,12 @@ BdrvChild *copy_job_hold(CopyJob *s, const char *name, BlockDriverState *bs,
 int copy_job_freeze_chain(CopyJob *s, BlockDriverState *top,
                           BlockDriverState *base, Error **errp)
 {
-    if (bdrv_freeze_backing_chain(top, base, errp) < 0) {
+    int ret;
+
+    bdrv_graph_rdlock_main_loop();
+    ret = bdrv_freeze_backing_chain(top, base, errp);
+    bdrv_graph_rdunlock_main_loop();
+    if (ret < 0) {
         return -EPERM;
     }
     s->frozen_top = top;
@@ -179,9 +185,23 @@ static void coroutine_fn copy_step(CopyJob *s)
     yield_if_due(s);
 }
 
+/*
+ * The graph read lock only around the flush itself: held while the job
+ * waits for its copies, it could keep a graph change waiting forever
+ */
+static int coroutine_fn co_flush_dest(CopyJob *s)
+{
+    int ret;
+
+    bdrv_graph_co_rdlock();
+    ret = bdrv_co_flush(s->dest->bs);
+    bdrv_graph_co_rdunlock();
+    return ret;
+}
+
 static int coroutine_fn flush_dest(CopyJob *s, Error **errp)
 {
-    int ret = bdrv_co_flush(s->dest->bs);
+    int ret = co_flush_dest(s);
 
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not flush '%s'",
@@ -352,7 +372,7 @@ static int coroutine_fn sync_and_flush(CopyJob *s, Error **errp)
     copy_engine_wait_all(s->engine);
     ret = copy_engine_take_error(s->engine, &(bool){false});
     if (!ret) {
-        ret = bdrv_co_flush(s->dest->bs);
+        ret = co_flush_dest(s);
     }
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not bring '%s' in sync",
@@ -429,7 +449,9 @@ static void release_chain(CopyJob *s)
 {
     remove_write_handler(s);
     if (s->chain_frozen) {
+        bdrv_graph_rdlock_main_loop();
         bdrv_unfreeze_backing_chain(s->frozen_top, s->frozen_base);
+        bdrv_graph_rdunlock_main_loop();
         s->chain_frozen = false;
     }
 }
@@ -564,7 +586,9 @@ static int start_engine(CopyJob *s, const CopyJobOptions *o, Error **errp)
     if (s->mirrors_writes) {
         cfg.filter = s->filter;
     }
+    bdrv_graph_rdlock_main_loop();
     s->engine = copy_engine_new(&cfg, length, errp);
+    bdrv_graph_rdunlock_main_loop();
     if (!s->engine) {
         return -EINVAL;
     }
@@ -622,7 +646,9 @@ static CopyJob *create_job(const BlockJobDriver *drv, const CopyJobKind *kind,
     s->on_source_error = o->on_source_error;
     s->on_target_error = o->on_target_error;
     /* By default, the last copy quiesces everyone who uses the chain */
+    bdrv_graph_rdlock_main_loop();
     s->drain_nodes[0] = livemerge_chain_bottom(o->active);
+    bdrv_graph_rdunlock_main_loop();
     return s;
 }
 
@@ -634,6 +660,7 @@ CopyJob *copy_job_start(const CopyJobKind *kind, const BlockJobDriver *drv,
     BlockDriverState *filter;
     AioContext *ctx;
     CopyJob *s;
+    int ret;
 
     GLOBAL_STATE_CODE();
 
@@ -644,7 +671,10 @@ CopyJob *copy_job_start(const CopyJobKind *kind, const BlockJobDriver *drv,
     ctx = bdrv_get_aio_context(o->active);
     lm_aio_context_acquire(ctx);
     /* A destination below must stay writable for us through the chain */
-    if (livemerge_filter_set_share_write(filter, true, errp) < 0) {
+    bdrv_graph_rdlock_main_loop();
+    ret = livemerge_filter_set_share_write(filter, true, errp);
+    bdrv_graph_rdunlock_main_loop();
+    if (ret < 0) {
         goto fail_filter;
     }
     s = create_job(drv, kind, o, filter, errp);

@@ -156,8 +156,9 @@ CopyJob *copy_job_start(const CopyJobKind *kind, const BlockJobDriver *drv,
  * Hold @bs for the job: QEMU's permission errors then name the job.
  * Returns the link, which the job may do I/O through.
  */
-BdrvChild *copy_job_hold(CopyJob *s, const char *name, BlockDriverState *bs,
-                         uint64_t perm, uint64_t shared, Error **errp);
+BdrvChild * GRAPH_WRLOCK copy_job_hold(CopyJob *s, const char *name,
+                                       BlockDriverState *bs, uint64_t perm,
+                                       uint64_t shared, Error **errp);
 
 /* Freeze the backing chain from @top down to @base for the job's life */
 int copy_job_freeze_chain(CopyJob *s, BlockDriverState *top,

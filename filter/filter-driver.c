@@ -98,7 +98,7 @@ livemerge_co_getlength(BlockDriverState *bs)
     return bdrv_co_getlength(bs->file->bs);
 }
 
-static int coroutine_fn livemerge_co_preadv_part(BlockDriverState *bs,
+static int coroutine_fn GRAPH_RDLOCK livemerge_co_preadv_part(BlockDriverState *bs,
                                                  int64_t offset,
                                                  int64_t bytes,
                                                  QEMUIOVector *qiov,
@@ -113,7 +113,7 @@ static int coroutine_fn livemerge_co_preadv_part(BlockDriverState *bs,
                                flags);
 }
 
-int coroutine_fn livemerge_filter_co_write_child(BlockDriverState *bs,
+int coroutine_fn GRAPH_RDLOCK livemerge_filter_co_write_child(BlockDriverState *bs,
                                                  LivemergeRequestKind kind,
                                                  int64_t offset, int64_t bytes,
                                                  QEMUIOVector *qiov,
@@ -136,7 +136,7 @@ int coroutine_fn livemerge_filter_co_write_child(BlockDriverState *bs,
     }
 }
 
-static int coroutine_fn livemerge_co_write(BlockDriverState *bs,
+static int coroutine_fn GRAPH_RDLOCK livemerge_co_write(BlockDriverState *bs,
                                            LivemergeRequestKind kind,
                                            int64_t offset, int64_t bytes,
                                            QEMUIOVector *qiov,
@@ -158,7 +158,7 @@ static int coroutine_fn livemerge_co_write(BlockDriverState *bs,
                                            qiov_offset, flags);
 }
 
-static int coroutine_fn livemerge_co_pwritev_part(BlockDriverState *bs,
+static int coroutine_fn GRAPH_RDLOCK livemerge_co_pwritev_part(BlockDriverState *bs,
                                                   int64_t offset,
                                                   int64_t bytes,
                                                   QEMUIOVector *qiov,
@@ -169,7 +169,7 @@ static int coroutine_fn livemerge_co_pwritev_part(BlockDriverState *bs,
                               qiov_offset, flags);
 }
 
-static int coroutine_fn livemerge_co_pwrite_zeroes(BlockDriverState *bs,
+static int coroutine_fn GRAPH_RDLOCK livemerge_co_pwrite_zeroes(BlockDriverState *bs,
                                                    int64_t offset,
                                                    int64_t bytes,
                                                    BdrvRequestFlags flags)
@@ -178,14 +178,14 @@ static int coroutine_fn livemerge_co_pwrite_zeroes(BlockDriverState *bs,
                               NULL, 0, flags);
 }
 
-static int coroutine_fn livemerge_co_pdiscard(BlockDriverState *bs,
+static int coroutine_fn GRAPH_RDLOCK livemerge_co_pdiscard(BlockDriverState *bs,
                                               int64_t offset, int64_t bytes)
 {
     return livemerge_co_write(bs, LIVEMERGE_REQ_DISCARD, offset, bytes,
                               NULL, 0, 0);
 }
 
-static int coroutine_fn livemerge_co_flush(BlockDriverState *bs)
+static int coroutine_fn GRAPH_RDLOCK livemerge_co_flush(BlockDriverState *bs)
 {
     if (!bs->file) {
         return -ENOMEDIUM;
@@ -194,7 +194,7 @@ static int coroutine_fn livemerge_co_flush(BlockDriverState *bs)
     return bdrv_co_flush(bs->file->bs);
 }
 
-static int coroutine_fn livemerge_co_truncate(BlockDriverState *bs,
+static int coroutine_fn GRAPH_RDLOCK livemerge_co_truncate(BlockDriverState *bs,
                                               int64_t offset, bool exact,
                                               PreallocMode prealloc,
                                               BdrvRequestFlags flags,
@@ -271,7 +271,7 @@ const char *livemerge_filter_owner(BlockDriverState *bs)
     return s->owner;
 }
 
-int livemerge_filter_set_share_write(BlockDriverState *bs, bool share,
+int GRAPH_RDLOCK livemerge_filter_set_share_write(BlockDriverState *bs, bool share,
                                      Error **errp)
 {
     BDRVLivemergeState *s = bs->opaque;

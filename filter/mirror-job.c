@@ -36,7 +36,7 @@ static MirrorJob *to_mirror_job(CopyJob *s)
 }
 
 /* The source's layers against changes, the source and target for I/O */
-static int hold_nodes(MirrorJob *m, Error **errp)
+static int GRAPH_WRLOCK hold_nodes(MirrorJob *m, Error **errp)
 {
     CopyJob *s = &m->core;
 
@@ -68,7 +68,9 @@ static int64_t mirror_setup(CopyJob *s, CopyEngineConfig *cfg, Error **errp)
                          bdrv_get_node_name(s->active));
         return length;
     }
+    bdrv_graph_wrlock();
     ret = hold_nodes(m, errp);
+    bdrv_graph_wrunlock();
     if (ret < 0) {
         return ret;
     }
@@ -95,9 +97,13 @@ static int64_t mirror_setup(CopyJob *s, CopyEngineConfig *cfg, Error **errp)
 static int mirror_finish(CopyJob *s, Error **errp)
 {
     MirrorJob *m = to_mirror_job(s);
+    bool has_backing;
     int ret;
 
-    if (m->base && !m->target->backing) {
+    bdrv_graph_rdlock_main_loop();
+    has_backing = m->target->backing != NULL;
+    bdrv_graph_rdunlock_main_loop();
+    if (m->base && !has_backing) {
         if (bdrv_set_backing_hd(m->target, m->base, errp) < 0) {
             return -EPERM;
         }
@@ -170,9 +176,11 @@ static bool nodes_are_free(const MirrorJobOptions *o, Error **errp)
     bool free;
 
     lm_aio_context_acquire(ctx);
+    bdrv_graph_rdlock_main_loop();
     free = !bdrv_op_is_blocked(o->common.active, BLOCK_OP_TYPE_MIRROR_SOURCE,
                                errp) &&
            !bdrv_op_is_blocked(o->target, BLOCK_OP_TYPE_MIRROR_TARGET, errp);
+    bdrv_graph_rdunlock_main_loop();
     lm_aio_context_release(ctx);
     return free;
 }

@@ -149,7 +149,8 @@ static bool check_job_id(const char *job_id, Error **errp)
     return true;
 }
 
-static bool check_no_filter_above(const char *device, BlockDriverState *bs,
+static bool GRAPH_RDLOCK check_no_filter_above(const char *device,
+                                               BlockDriverState *bs,
                                   Error **errp)
 {
     BlockDriverState *filter = livemerge_filter_above(bs);
@@ -172,7 +173,8 @@ static bool check_no_filter_above(const char *device, BlockDriverState *bs,
 }
 
 /* The active layer of the disk @device names (its node, or that layer) */
-static BlockDriverState *find_active_layer(const char *device, Error **errp)
+static BlockDriverState * GRAPH_RDLOCK find_active_layer(const char *device,
+                                                         Error **errp)
 {
     BlockDriverState *bs = livemerge_qmp_find_node("device", device, errp);
     BlockDriverState *active, *overlay;
@@ -199,7 +201,8 @@ static BlockDriverState *find_active_layer(const char *device, Error **errp)
     return active;
 }
 
-bool livemerge_qmp_job_options(const LivemergeJobArgs *a, CopyJobOptions *o,
+bool GRAPH_RDLOCK livemerge_qmp_job_options(const LivemergeJobArgs *a,
+                                            CopyJobOptions *o,
                                Error **errp)
 {
     *o = (CopyJobOptions) {
@@ -246,7 +249,7 @@ bool livemerge_qmp_job_options(const LivemergeJobArgs *a, CopyJobOptions *o,
 #define QCOW2_MAX_BACKING_FILE 1023
 
 /* The node that holds @bs's data in a local file, or NULL */
-static const char *local_file_of(BlockDriverState *bs)
+static const char * GRAPH_RDLOCK local_file_of(BlockDriverState *bs)
 {
     while (bs->file) {
         bs = bs->file->bs;
@@ -264,7 +267,7 @@ static bool same_file(const char *a, const char *b)
 }
 
 /* Resolved as QEMU resolves it, relative to the overlay's directory */
-bool livemerge_qmp_check_backing_file(const char *str,
+bool GRAPH_RDLOCK livemerge_qmp_check_backing_file(const char *str,
                                       BlockDriverState *overlay,
                                       BlockDriverState *base, Error **errp)
 {

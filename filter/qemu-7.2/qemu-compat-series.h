@@ -41,6 +41,13 @@ static inline int64_t coroutine_fn bdrv_co_getlength(BlockDriverState *bs)
 }
 
 static inline int coroutine_fn
+bdrv_co_is_allocated(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                     int64_t *pnum)
+{
+    return bdrv_is_allocated(bs, offset, bytes, pnum);
+}
+
+static inline int coroutine_fn
 bdrv_co_is_allocated_above(BlockDriverState *top, BlockDriverState *base,
                            bool include_base, int64_t offset, int64_t bytes,
                            int64_t *pnum)
