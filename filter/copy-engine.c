@@ -215,8 +215,15 @@ int64_t coroutine_fn copy_engine_mark_allocated(CopyEngine *e,
     if (ret < 0) {
         return ret;
     }
-    /* Unallocated ranges read as zeroes, which the destination must too */
-    if (ret || e->cfg.zero_unallocated) {
+    if (!ret && e->cfg.zero_unallocated) {
+        /* Reads as zeroes: only where the destination does not already */
+        ret = bdrv_block_status(e->cfg.dest->bs, offset, n, &n, NULL, NULL);
+        if (ret < 0) {
+            return ret;
+        }
+        ret = !(ret & BDRV_BLOCK_ZERO);
+    }
+    if (ret) {
         qemu_co_mutex_lock(&e->lock);
         dirty_map_set(&e->dirty, offset, n);
         qemu_co_mutex_unlock(&e->lock);

@@ -18,6 +18,7 @@
 #include "qemu/osdep.h"
 #include "qemu-compat.h"
 #include "qapi/error.h"
+#include "qemu/error-report.h"
 
 #include "mirror-job.h"
 
@@ -28,6 +29,8 @@ typedef struct MirrorJob {
     LivemergePivot pivot;
     /* The pivot linked the target to the base (it had no backing) */
     bool linked_backing;
+    /* ... and wrote the base into the target's header (it named none) */
+    bool wrote_header;
 } MirrorJob;
 
 static MirrorJob *to_mirror_job(CopyJob *s)
@@ -94,6 +97,43 @@ static int64_t mirror_setup(CopyJob *s, CopyEngineConfig *cfg, Error **errp)
     return length;
 }
 
+/*
+ * sync "top" onto a target without a backing node: it backs onto the
+ * source's backing, in the graph and, where its header names none, in
+ * the header (else it would lose that data when reopened)
+ */
+static int link_backing(MirrorJob *m, Error **errp)
+{
+    m->wrote_header = !m->target->backing_file[0];
+    if (m->wrote_header) {
+        if (livemerge_graph_set_backing(m->target, m->base, NULL, errp) < 0) {
+            return -EPERM;
+        }
+    } else if (bdrv_set_backing_hd(m->target, m->base, errp) < 0) {
+        return -EPERM;
+    }
+    m->linked_backing = true;
+    return 0;
+}
+
+static void unlink_backing(MirrorJob *m)
+{
+    Error *local_err = NULL;
+
+    if (!m->linked_backing) {
+        return;
+    }
+    if (m->wrote_header) {
+        livemerge_graph_set_backing(m->target, NULL, NULL, &local_err);
+    } else {
+        bdrv_set_backing_hd(m->target, NULL, &local_err);
+    }
+    if (local_err) {
+        error_report_err(local_err);
+    }
+    m->linked_backing = false;
+}
+
 static int mirror_finish(CopyJob *s, Error **errp)
 {
     MirrorJob *m = to_mirror_job(s);
@@ -103,16 +143,12 @@ static int mirror_finish(CopyJob *s, Error **errp)
     bdrv_graph_rdlock_main_loop();
     has_backing = m->target->backing != NULL;
     bdrv_graph_rdunlock_main_loop();
-    if (m->base && !has_backing) {
-        if (bdrv_set_backing_hd(m->target, m->base, errp) < 0) {
-            return -EPERM;
-        }
-        m->linked_backing = true;
+    if (m->base && !has_backing && link_backing(m, errp) < 0) {
+        return -EPERM;
     }
     ret = livemerge_graph_pivot(s->active, m->target, &m->pivot, errp);
-    if (ret < 0 && m->linked_backing) {
-        bdrv_set_backing_hd(m->target, NULL, &error_abort);
-        m->linked_backing = false;
+    if (ret < 0) {
+        unlink_backing(m);
     }
     return ret;
 }
@@ -122,10 +158,7 @@ static void mirror_unfinish(CopyJob *s)
     MirrorJob *m = to_mirror_job(s);
 
     livemerge_graph_pivot_undo(&m->pivot);
-    if (m->linked_backing) {
-        bdrv_set_backing_hd(m->target, NULL, &error_abort);
-        m->linked_backing = false;
-    }
+    unlink_backing(m);
 }
 
 static void mirror_cleanup(CopyJob *s)

@@ -172,6 +172,26 @@ static bool GRAPH_RDLOCK check_no_filter_above(const char *device,
     return false;
 }
 
+/* The image node that holds @bs as its file (a protocol node), or NULL */
+static BlockDriverState * GRAPH_RDLOCK image_above(BlockDriverState *bs)
+{
+    BdrvChild *parent;
+
+    QLIST_FOREACH(parent, &bs->parents, next_parent) {
+        BlockDriverState *p;
+
+        if (parent->klass != &child_of_bds ||
+            !(parent->role & BDRV_CHILD_PRIMARY)) {
+            continue;
+        }
+        p = parent->opaque;
+        if (!p->drv || !p->drv->is_filter) {
+            return p;
+        }
+    }
+    return NULL;
+}
+
 /* The active layer of the disk @device names (its node, or that layer) */
 static BlockDriverState * GRAPH_RDLOCK find_active_layer(const char *device,
                                                          Error **errp)
@@ -186,6 +206,12 @@ static BlockDriverState * GRAPH_RDLOCK find_active_layer(const char *device,
     if (!active) {
         error_setg(errp, "Parameter 'device': '%s' has no image below it",
                    device);
+        return NULL;
+    }
+    if (image_above(active)) {
+        error_setg(errp, "Parameter 'device': '%s' is the file of '%s', not "
+                   "the active layer of a disk", device,
+                   bdrv_get_node_name(image_above(active)));
         return NULL;
     }
     overlay = livemerge_overlay_of(active);

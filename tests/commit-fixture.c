@@ -630,6 +630,63 @@ void commit_job_log_wait(CommitJobLog *log, LmQmp *qmp, const char *status,
     }
 }
 
+/* File @ev (taken) in the log of its job among @logs, or the first's. */
+static void logs_event(CommitJobLog *const *logs, guint n, JsonObject *ev)
+{
+    const char *id = commit_event_str(ev, "id");
+
+    if (!id) {
+        id = commit_event_str(ev, "device");
+    }
+    for (guint i = 0; i < n; i++) {
+        if (g_strcmp0(id, logs[i]->job_id) == 0) {
+            log_event(logs[i], ev);
+            return;
+        }
+    }
+    log_event(logs[0], ev);
+}
+
+void commit_job_logs_wait(CommitJobLog *const *logs, guint n, LmQmp *qmp,
+                          const char *status, int timeout_ms)
+{
+    gint64 deadline = g_get_monotonic_time() +
+        (timeout_ms < 0 ? COMMIT_JOB_TIMEOUT_MS : timeout_ms) * 1000LL;
+
+    for (;;) {
+        g_autoptr(GError) err = NULL;
+        gint64 left = (deadline - g_get_monotonic_time()) / 1000;
+        gboolean all = TRUE;
+        JsonObject *ev;
+
+        for (guint i = 0; i < n; i++) {
+            if (g_strcmp0(logs[i]->last_status, status) == 0) {
+                continue;
+            }
+            all = FALSE;
+            if (g_strcmp0(logs[i]->last_status, "null") == 0) {
+                g_test_message("job '%s' is gone without reaching '%s': %s",
+                               logs[i]->job_id, status,
+                               logs[i]->statuses->str);
+                g_assert_cmpstr(logs[i]->last_status, ==, status);
+            }
+        }
+        if (all) {
+            return;
+        }
+        ev = lm_qmp_wait_event(qmp, NULL, MAX(left, 1), &err);
+        if (!ev) {
+            for (guint i = 0; i < n; i++) {
+                g_test_message("job '%s' waiting for '%s', statuses so far: %s",
+                               logs[i]->job_id, status,
+                               logs[i]->statuses->str);
+            }
+            g_assert_no_error(err);
+        }
+        logs_event(logs, n, ev);
+    }
+}
+
 static gboolean log_has_event(CommitJobLog *log, const char *event)
 {
     for (guint i = 0; i < log->events->len; i++) {
@@ -707,6 +764,11 @@ CommitJobLog *commit_job_run(LmQmp *qmp, const char *job_id,
 
 gint64 commit_job_assert_completed(CommitJobLog *log)
 {
+    return commit_job_assert_completed_type(log, "commit");
+}
+
+gint64 commit_job_assert_completed_type(CommitJobLog *log, const char *type)
+{
     JsonObject *data;
     gint64 len;
 
@@ -721,8 +783,7 @@ gint64 commit_job_assert_completed(CommitJobLog *log)
                        json_object_get_string_member(data, "error"));
     }
     g_assert_false(json_object_has_member(data, "error"));
-    g_assert_cmpstr(json_object_get_string_member(data, "type"), ==,
-                    "commit");
+    g_assert_cmpstr(json_object_get_string_member(data, "type"), ==, type);
     len = json_object_get_int_member(data, "len");
     g_assert_cmpint(json_object_get_int_member(data, "offset"), ==, len);
     g_assert_null(log->cancelled);
@@ -744,6 +805,113 @@ JsonObject *commit_query_block_job(LmQmp *qmp, const char *job_id)
         }
     }
     return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Other job kinds and group commands */
+
+gboolean commit_require_command(LmQmp *qmp, const char *command)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *why = NULL;
+
+    if (lm_qmp_has_command(qmp, command, &err)) {
+        return TRUE;
+    }
+    g_assert_no_error(err);
+    why = g_strdup_printf("the daemon has no QMP command '%s' yet", command);
+    g_test_skip(why);
+    return FALSE;
+}
+
+gboolean commit_names_value(const char *msg, const char *value)
+{
+    g_autofree char *quoted = g_strdup_printf("'%s'", value);
+    gsize len = strlen(value);
+
+    if (strstr(msg, quoted)) {
+        return TRUE;
+    }
+    if (!len || !(g_ascii_isdigit(value[0]) || value[0] == '-')) {
+        return FALSE;
+    }
+    for (const char *p = strstr(msg, value); p; p = strstr(p + 1, value)) {
+        if ((p == msg || !g_ascii_isdigit(p[-1])) &&
+            !g_ascii_isdigit(p[len])) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+void commit_assert_refusal(LmQmp *qmp, const char *command, const char *args,
+                           const char *exact, const char *arg,
+                           const char *value)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonNode) ret = lm_qmp_execute_json(qmp, command, args, &err);
+    g_autofree char *quoted_arg = NULL;
+
+    if (ret) {
+        g_test_message("%s %s was accepted", command, args);
+        /* (with non-fatal assertions the test goes on) */
+        g_assert_null(ret);
+        return;
+    }
+    g_assert_error(err, LM_QMP_ERROR, LM_QMP_ERROR_COMMAND);
+    g_test_message("%s %s -> [%s] %s", command, args,
+                   lm_qmp_last_error_class(qmp), err->message);
+    g_assert_cmpstr(lm_qmp_last_error_class(qmp), ==, "GenericError");
+    if (exact) {
+        g_assert_cmpstr(err->message, ==, exact);
+        return;
+    }
+    quoted_arg = g_strdup_printf("'%s'", arg);
+    g_assert_nonnull(strstr(err->message, quoted_arg));
+    if (value) {
+        g_assert_true(commit_names_value(err->message, value));
+    }
+}
+
+void commit_add_image_node(LmQmp *qmp, const char *node, const char *path,
+                           const char *fmt, const char *backing_node)
+{
+    g_autofree char *backing = NULL;
+
+    commit_qmp_ok(qmp, "blockdev-add",
+                  "{\"driver\": \"file\", \"node-name\": \"%s-file\","
+                  " \"filename\": \"%s\", \"discard\": \"unmap\"}",
+                  node, path);
+    if (g_str_equal(fmt, "raw")) {
+        g_assert_null(backing_node);
+        commit_qmp_ok(qmp, "blockdev-add",
+                      "{\"driver\": \"raw\", \"node-name\": \"%s\","
+                      " \"file\": \"%s-file\", \"discard\": \"unmap\"}",
+                      node, node);
+        return;
+    }
+    backing = backing_node ? g_strdup_printf("\"%s\"", backing_node)
+                           : g_strdup("null");
+    commit_qmp_ok(qmp, "blockdev-add",
+                  "{\"driver\": \"%s\", \"node-name\": \"%s\","
+                  " \"file\": \"%s-file\", \"backing\": %s,"
+                  " \"discard\": \"unmap\"}", fmt, node, node, backing);
+}
+
+char *commit_export_node(LmQmp *qmp, const char *export_id)
+{
+    g_autoptr(JsonNode) ret = NULL;
+    JsonArray *exports = query_array(qmp, "query-block-exports", NULL, &ret);
+
+    for (guint i = 0; i < json_array_get_length(exports); i++) {
+        JsonObject *e = json_array_get_object_element(exports, i);
+
+        if (g_str_equal(json_object_get_string_member(e, "id"), export_id)) {
+            return g_strdup(json_object_get_string_member(e, "node-name"));
+        }
+    }
+    g_test_message("no export '%s'", export_id);
+    g_assert_not_reached();
 }
 
 /* ------------------------------------------------------------------ */

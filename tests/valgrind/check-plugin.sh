@@ -48,7 +48,7 @@ plugin_records=$(awk '
     # just "livemerge": a daemon unpacked into /var/cache/livemerge has it
     # in every frame
     function plugin_frame(line) {
-        return line ~ /livemerge(-core)?\.so\)|[( ](copy-engine|commit-job|filter-driver|filter-graph|dirty-map|write-tracker|qmp-commit|qmp-filter|qmp-commands|load-guard|plugin|qemu-compat)\.c:|: livemerge_/
+        return line ~ /livemerge(-core)?\.so\)|[( ](copy-engine|commit-job|copy-job|stream-job|mirror-job|job-group|pacing|qmp-args|qmp-stream|qmp-mirror|qmp-group|qmp-job|write-tracker|filter-driver|filter-graph|dirty-map|qmp-commit|qmp-filter|qmp-commands|load-guard|plugin|qemu-compat)\.c:|: livemerge_/
     }
     /^==[0-9]+== *$/ {
         if ((leak && leak_is_plugin) || (heap && has_plugin))
