@@ -704,6 +704,30 @@ fail_filter:
     return NULL;
 }
 
+bool copy_job_write_blocking(CopyJob *s)
+{
+    return copy_engine_write_blocking(s->engine);
+}
+
+static void set_write_blocking_bh(void *opaque)
+{
+    CopyJob *s = opaque;
+
+    copy_engine_set_write_blocking(s->engine, true);
+}
+
+void copy_job_set_write_blocking(CopyJob *s)
+{
+    GLOBAL_STATE_CODE();
+    /* In the job's context, where the engine and the guest's writes run */
+    aio_wait_bh_oneshot(s->common.job.aio_context, set_write_blocking_bh, s);
+}
+
+bool copy_job_actively_synced(CopyJob *s)
+{
+    return job_is_ready(&s->common.job) && copy_job_write_blocking(s);
+}
+
 CopyJob *copy_job_find(const char *arg, const char *job_id, Error **errp)
 {
     Job *job;

@@ -185,7 +185,7 @@ static const CopyJobKind mirror_kind = {
 };
 
 static const BlockJobDriver mirror_job_driver =
-    COPY_JOB_DRIVER(MirrorJob, JOB_TYPE_MIRROR);
+    COPY_JOB_DRIVER(MirrorJob, JOB_TYPE_MIRROR, LM_MIRROR_JOB_CALLBACKS);
 
 static void mirror_init(CopyJob *s, void *opaque)
 {

@@ -31,6 +31,9 @@ static inline void coroutine_fn bdrv_graph_co_rdunlock(void) { }
 #define GRAPH_RDLOCK_GUARD()
 #define GRAPH_RDLOCK_GUARD_MAINLOOP()
 
+/* block-job-change and actively-synced came with 8.2 */
+#define LM_MIRROR_JOB_CALLBACKS
+
 /* 10.0's driver callback for the length is a coroutine */
 #define LM_DRIVER_LENGTH_CALLBACK(fn) \
     .bdrv_getlength = (fn), .has_variable_length = true
