@@ -287,6 +287,16 @@ static void verify_image(Disk *d, const char *path, const char *fmt)
     lm_test_guest_disconnect(d->guest);
 }
 
+/* Through the export, then offline: the target holds the disk alone */
+static void verify_pivoted(Disk *d)
+{
+    commit_verify(d->guest);
+    lm_test_guest_disconnect(d->guest);
+    lm_test_qsd_stop(d->qsd);
+    check_images(d);
+    verify_image(d, d->target_path, target_fmt(d->target));
+}
+
 /* The guest goes on a little on whatever it now uses, then stops */
 static void finish_load(Disk *d)
 {
@@ -423,11 +433,7 @@ static void test_change(void)
     commit_assert_no_jobs(d.qmp);
     finish_load(&d);
 
-    commit_verify(d.guest);
-    lm_test_guest_disconnect(d.guest);
-    lm_test_qsd_stop(d.qsd);
-    check_images(&d);
-    verify_image(&d, d.target_path, "qcow2");
+    verify_pivoted(&d);
     disk_free(&d);
 }
 
@@ -534,11 +540,7 @@ static void test_pivot_every_user(void)
                           &err);
     g_assert_no_error(err);
     commit_write(d.guest, 24 * MiB, 2 * MiB);
-    commit_verify(d.guest);
-    lm_test_guest_disconnect(d.guest);
-    lm_test_qsd_stop(d.qsd);
-    check_images(&d);
-    verify_image(&d, d.target_path, "qcow2");
+    verify_pivoted(&d);
     disk_free(&d);
 }
 
