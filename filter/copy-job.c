@@ -748,15 +748,26 @@ CopyJob *copy_job_find(const char *arg, const char *job_id, Error **errp)
     return to_copy_job(job);
 }
 
-void copy_job_set_guest_impact(CopyJob *s, int guest_impact)
+bool copy_job_set_guest_impact(CopyJob *s, int guest_impact, Error **errp)
 {
     AioContext *ctx = s->common.job.aio_context;
+    bool ended;
 
+    WITH_JOB_LOCK_GUARD() {
+        ended = job_is_completed_locked(&s->common.job);
+    }
+    /* A job that has copied all it will (or never started) has no pacing */
+    if (ended || !s->pacing) {
+        error_setg(errp, "Parameter 'job-id': the job '%s' has ended",
+                   s->common.job.id);
+        return false;
+    }
     /* The pacing policy is the job's: change it in the job's context */
     lm_aio_context_acquire(ctx);
     pacing_set_guest_impact(s->pacing, guest_impact);
     lm_aio_context_release(ctx);
     job_enter(&s->common.job);
+    return true;
 }
 
 /* ------------------------------------------------------------------ */

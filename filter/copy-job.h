@@ -173,7 +173,7 @@ int64_t copy_job_cluster_granularity(BlockDriverState *dest);
 CopyJob *copy_job_find(const char *arg, const char *job_id, Error **errp);
 
 /* The share of the disk's time the job's copy may take, while it runs */
-void copy_job_set_guest_impact(CopyJob *s, int guest_impact);
+bool copy_job_set_guest_impact(CopyJob *s, int guest_impact, Error **errp);
 
 /*
  * Groups (livemerge-complete, livemerge-cancel): every job is READY; all

@@ -27,10 +27,11 @@ typedef struct MirrorJob {
     BlockDriverState *target;
     BlockDriverState *base;
     LivemergePivot pivot;
-    /* The pivot linked the target to the base (it had no backing) */
+    /* The job linked the target to the base (it had no backing) */
     bool linked_backing;
     /* ... and wrote the base into the target's header (it named none) */
     bool wrote_header;
+    bool pivoted;
 } MirrorJob;
 
 static MirrorJob *to_mirror_job(CopyJob *s)
@@ -60,47 +61,13 @@ static int GRAPH_WRLOCK hold_nodes(MirrorJob *m, Error **errp)
     return s->dest ? 0 : -EPERM;
 }
 
-static int64_t mirror_setup(CopyJob *s, CopyEngineConfig *cfg, Error **errp)
-{
-    MirrorJob *m = to_mirror_job(s);
-    int64_t length = bdrv_getlength(s->active);
-    int ret;
-
-    if (length < 0) {
-        error_setg_errno(errp, -length, "Could not get the size of '%s'",
-                         bdrv_get_node_name(s->active));
-        return length;
-    }
-    bdrv_graph_wrlock();
-    ret = hold_nodes(m, errp);
-    bdrv_graph_wrunlock();
-    if (ret < 0) {
-        return ret;
-    }
-    if (m->base) {
-        ret = copy_job_freeze_chain(s, s->active, m->base, errp);
-        if (ret < 0) {
-            return ret;
-        }
-    }
-    /* The last copy quiesces the target's users as well as the disk's */
-    s->drain_nodes[1] = m->target;
-    *cfg = (CopyEngineConfig) {
-        .method = COPY_READ_WRITE,
-        .source = s->source,
-        .view_top = s->active,
-        .base = m->base,
-        .dest = s->dest,
-        .zero_unallocated = !m->base,
-        .granularity = copy_job_cluster_granularity(m->target),
-    };
-    return length;
-}
-
 /*
  * sync "top" onto a target without a backing node: it backs onto the
- * source's backing, in the graph and, where its header names none, in
- * the header (else it would lose that data when reopened)
+ * source's backing from the start, in the graph and, where its header
+ * names none, in the header (else it would lose that data when
+ * reopened).  From the start, not at the pivot: a guest write mirrored
+ * into part of a cluster the target does not hold would otherwise fill
+ * the rest of that cluster with zeroes instead of the backing's data.
  */
 static int link_backing(MirrorJob *m, Error **errp)
 {
@@ -134,22 +101,56 @@ static void unlink_backing(MirrorJob *m)
     m->linked_backing = false;
 }
 
-static int mirror_finish(CopyJob *s, Error **errp)
+static int64_t mirror_setup(CopyJob *s, CopyEngineConfig *cfg, Error **errp)
 {
     MirrorJob *m = to_mirror_job(s);
+    int64_t length = bdrv_getlength(s->active);
     bool has_backing;
     int ret;
 
-    bdrv_graph_rdlock_main_loop();
-    has_backing = m->target->backing != NULL;
-    bdrv_graph_rdunlock_main_loop();
-    if (m->base && !has_backing && link_backing(m, errp) < 0) {
-        return -EPERM;
+    if (length < 0) {
+        error_setg_errno(errp, -length, "Could not get the size of '%s'",
+                         bdrv_get_node_name(s->active));
+        return length;
     }
-    ret = livemerge_graph_pivot(s->active, m->target, &m->pivot, errp);
+    bdrv_graph_wrlock();
+    ret = hold_nodes(m, errp);
+    bdrv_graph_wrunlock();
     if (ret < 0) {
-        unlink_backing(m);
+        return ret;
     }
+    if (m->base) {
+        ret = copy_job_freeze_chain(s, s->active, m->base, errp);
+        if (ret < 0) {
+            return ret;
+        }
+        bdrv_graph_rdlock_main_loop();
+        has_backing = m->target->backing != NULL;
+        bdrv_graph_rdunlock_main_loop();
+        if (!has_backing && link_backing(m, errp) < 0) {
+            return -EPERM;
+        }
+    }
+    /* The last copy quiesces the target's users as well as the disk's */
+    s->drain_nodes[1] = m->target;
+    *cfg = (CopyEngineConfig) {
+        .method = COPY_READ_WRITE,
+        .source = s->source,
+        .view_top = s->active,
+        .base = m->base,
+        .dest = s->dest,
+        .zero_unallocated = !m->base,
+        .granularity = copy_job_cluster_granularity(m->target),
+    };
+    return length;
+}
+
+static int mirror_finish(CopyJob *s, Error **errp)
+{
+    MirrorJob *m = to_mirror_job(s);
+    int ret = livemerge_graph_pivot(s->active, m->target, &m->pivot, errp);
+
+    m->pivoted = ret == 0;
     return ret;
 }
 
@@ -158,12 +159,18 @@ static void mirror_unfinish(CopyJob *s)
     MirrorJob *m = to_mirror_job(s);
 
     livemerge_graph_pivot_undo(&m->pivot);
-    unlink_backing(m);
+    m->pivoted = false;
 }
 
 static void mirror_cleanup(CopyJob *s)
 {
-    livemerge_graph_pivot_clear(&to_mirror_job(s)->pivot);
+    MirrorJob *m = to_mirror_job(s);
+
+    livemerge_graph_pivot_clear(&m->pivot);
+    /* A target left behind (cancelled) is as it was given */
+    if (!m->pivoted) {
+        unlink_backing(m);
+    }
 }
 
 static void mirror_free(CopyJob *s)

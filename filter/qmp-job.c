@@ -40,7 +40,7 @@ void qmp_marshal_livemerge_set_guest_impact(QDict *args, QObject **ret,
     }
     s = copy_job_find("job-id", a.job_id, errp);
     if (s && livemerge_qmp_check_guest_impact(a.guest_impact, errp)) {
-        copy_job_set_guest_impact(s, a.guest_impact);
+        copy_job_set_guest_impact(s, a.guest_impact, errp);
     }
     livemerge_qmp_free_args(guest_impact_args, n, &a);
 }

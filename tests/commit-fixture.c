@@ -546,6 +546,7 @@ void commit_job_log_free(CommitJobLog *log)
     if (!log) {
         return;
     }
+    g_clear_pointer(&log->watcher, lm_job_free);
     g_free(log->job_id);
     g_free(log->last_status);
     g_string_free(log->statuses, TRUE);
@@ -590,100 +591,97 @@ static void log_event(CommitJobLog *log, JsonObject *ev)
     }
 }
 
+static void log_job_event(LmJob *job, JsonObject *ev, gpointer data)
+{
+    (void)job;
+    log_event(data, json_object_ref(ev));
+}
+
+/* The log's watcher of its job on @qmp: the one the CLI and bench use */
+static LmJob *log_watcher(CommitJobLog *log, LmQmp *qmp)
+{
+    if (!log->watcher) {
+        log->watcher = lm_job_new(qmp, log->job_id);
+        lm_job_set_event_func(log->watcher, log_job_event, log);
+    }
+    return log->watcher;
+}
+
+/* Take in the job's events, waiting up to @timeout_ms for the first */
+static void log_take(CommitJobLog *log, LmQmp *qmp, int timeout_ms)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (!lm_job_take_events(log_watcher(log, qmp), timeout_ms, &err)) {
+        g_test_message("job '%s': statuses so far: %s", log->job_id,
+                       log->statuses->str);
+        g_assert_no_error(err);
+    }
+}
+
 void commit_job_log_poll(CommitJobLog *log, LmQmp *qmp)
 {
-    for (;;) {
-        g_autoptr(GError) err = NULL;
-        JsonObject *ev = lm_qmp_wait_event(qmp, NULL, 0, &err);
+    log_take(log, qmp, 0);
+}
 
-        if (!ev) {
-            g_assert_error(err, LM_QMP_ERROR, LM_QMP_ERROR_TIMEOUT);
-            return;
-        }
-        log_event(log, ev);
+static gint64 deadline_of(int timeout_ms)
+{
+    return g_get_monotonic_time() +
+        (timeout_ms < 0 ? COMMIT_JOB_TIMEOUT_MS : timeout_ms) * 1000LL;
+}
+
+/* Fails the test if @log's job is gone or @deadline passed */
+static void assert_may_still_reach(CommitJobLog *log, const char *what,
+                                   gint64 deadline)
+{
+    if (g_strcmp0(log->last_status, "null") == 0) {
+        g_test_message("job '%s' is gone without reaching '%s': %s",
+                       log->job_id, what, log->statuses->str);
+        g_assert_not_reached();
     }
+    if (g_get_monotonic_time() >= deadline) {
+        g_test_message("job '%s' waiting for '%s', statuses so far: %s",
+                       log->job_id, what, log->statuses->str);
+        g_assert_not_reached();
+    }
+}
+
+static int ms_left(gint64 deadline)
+{
+    return MAX((deadline - g_get_monotonic_time()) / 1000, 1);
 }
 
 void commit_job_log_wait(CommitJobLog *log, LmQmp *qmp, const char *status,
                          int timeout_ms)
 {
-    gint64 deadline = g_get_monotonic_time() +
-        (timeout_ms < 0 ? COMMIT_JOB_TIMEOUT_MS : timeout_ms) * 1000LL;
+    gint64 deadline = deadline_of(timeout_ms);
 
     while (g_strcmp0(log->last_status, status) != 0) {
-        g_autoptr(GError) err = NULL;
-        gint64 left = (deadline - g_get_monotonic_time()) / 1000;
-        JsonObject *ev;
-
-        if (g_strcmp0(log->last_status, "null") == 0) {
-            g_test_message("job '%s' is gone without reaching '%s': %s",
-                           log->job_id, status, log->statuses->str);
-            g_assert_cmpstr(log->last_status, ==, status);
-        }
-        ev = lm_qmp_wait_event(qmp, NULL, MAX(left, 1), &err);
-        if (!ev) {
-            g_test_message("job '%s' waiting for '%s', statuses so far: %s",
-                           log->job_id, status, log->statuses->str);
-            g_assert_no_error(err);
-        }
-        log_event(log, ev);
+        assert_may_still_reach(log, status, deadline);
+        log_take(log, qmp, ms_left(deadline));
     }
-}
-
-/* File @ev (taken) in the log of its job among @logs, or the first's. */
-static void logs_event(CommitJobLog *const *logs, guint n, JsonObject *ev)
-{
-    const char *id = commit_event_str(ev, "id");
-
-    if (!id) {
-        id = commit_event_str(ev, "device");
-    }
-    for (guint i = 0; i < n; i++) {
-        if (g_strcmp0(id, logs[i]->job_id) == 0) {
-            log_event(logs[i], ev);
-            return;
-        }
-    }
-    log_event(logs[0], ev);
 }
 
 void commit_job_logs_wait(CommitJobLog *const *logs, guint n, LmQmp *qmp,
                           const char *status, int timeout_ms)
 {
-    gint64 deadline = g_get_monotonic_time() +
-        (timeout_ms < 0 ? COMMIT_JOB_TIMEOUT_MS : timeout_ms) * 1000LL;
+    gint64 deadline = deadline_of(timeout_ms);
 
     for (;;) {
-        g_autoptr(GError) err = NULL;
-        gint64 left = (deadline - g_get_monotonic_time()) / 1000;
-        gboolean all = TRUE;
-        JsonObject *ev;
+        CommitJobLog *waiting = NULL;
 
         for (guint i = 0; i < n; i++) {
-            if (g_strcmp0(logs[i]->last_status, status) == 0) {
-                continue;
-            }
-            all = FALSE;
-            if (g_strcmp0(logs[i]->last_status, "null") == 0) {
-                g_test_message("job '%s' is gone without reaching '%s': %s",
-                               logs[i]->job_id, status,
-                               logs[i]->statuses->str);
-                g_assert_cmpstr(logs[i]->last_status, ==, status);
+            log_take(logs[i], qmp, 0);
+            if (!waiting && g_strcmp0(logs[i]->last_status, status) != 0) {
+                waiting = logs[i];
             }
         }
-        if (all) {
+        if (!waiting) {
             return;
         }
-        ev = lm_qmp_wait_event(qmp, NULL, MAX(left, 1), &err);
-        if (!ev) {
-            for (guint i = 0; i < n; i++) {
-                g_test_message("job '%s' waiting for '%s', statuses so far: %s",
-                               logs[i]->job_id, status,
-                               logs[i]->statuses->str);
-            }
-            g_assert_no_error(err);
-        }
-        logs_event(logs, n, ev);
+        assert_may_still_reach(waiting, status, deadline);
+        /* Short waits: the others' events are taken on the next round */
+        log_take(waiting, qmp, MIN(ms_left(deadline), 50));
     }
 }
 
@@ -701,20 +699,15 @@ static gboolean log_has_event(CommitJobLog *log, const char *event)
 void commit_job_log_wait_event(CommitJobLog *log, LmQmp *qmp,
                                const char *event, int timeout_ms)
 {
-    gint64 deadline = g_get_monotonic_time() +
-        (timeout_ms < 0 ? COMMIT_JOB_TIMEOUT_MS : timeout_ms) * 1000LL;
+    gint64 deadline = deadline_of(timeout_ms);
 
     while (!log_has_event(log, event)) {
-        g_autoptr(GError) err = NULL;
-        gint64 left = (deadline - g_get_monotonic_time()) / 1000;
-        JsonObject *ev = lm_qmp_wait_event(qmp, NULL, MAX(left, 1), &err);
-
-        if (!ev) {
+        if (g_get_monotonic_time() >= deadline) {
             g_test_message("job '%s' waiting for %s, statuses so far: %s",
                            log->job_id, event, log->statuses->str);
-            g_assert_no_error(err);
+            g_assert_not_reached();
         }
-        log_event(log, ev);
+        log_take(log, qmp, ms_left(deadline));
     }
 }
 

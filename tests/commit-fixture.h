@@ -31,6 +31,7 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "lm-job.h"
 #include "lm-qmp.h"
 #include "lm-test-guest.h"
 #include "lm-test-image.h"
@@ -158,6 +159,7 @@ typedef struct {
     JsonObject *cancelled;   /* BLOCK_JOB_CANCELLED */
     guint n_errors;          /* BLOCK_JOB_ERROR */
     char *last_status;
+    LmJob *watcher;          /* the job's events come through it */
 } CommitJobLog;
 
 CommitJobLog *commit_job_log_new(const char *job_id);

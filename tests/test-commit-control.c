@@ -252,6 +252,16 @@ static void test_manual_intermediate(void)
     job = query_job(f, "ic");
     g_assert_cmpstr(json_object_get_string_member(job, "status"), ==,
                     "concluded");
+    {
+        g_autoptr(GError) err = NULL;
+        g_autoptr(JsonNode) ret = lm_qmp_execute_json(
+            f->qmp, "livemerge-set-guest-impact",
+            "{\"job-id\": \"ic\", \"guest-impact\": 100}", &err);
+
+        /* A concluded job has nothing left to pace */
+        g_assert_null(ret);
+        g_assert_nonnull(strstr(err->message, "'ic' has ended"));
+    }
 
     commit_qmp_ok(f->qmp, "job-dismiss", "{\"id\": \"ic\"}");
     commit_job_log_wait(log, f->qmp, "null", -1);

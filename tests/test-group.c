@@ -15,10 +15,11 @@
  *  - fail-after-1: the switch fails after the first disk (x-fail-after):
  *    refused naming a job, all switched back, all still READY, every
  *    block verifies; then a normal group pivot works;
- *  - cancel: three mirrors under writing guests; the group cancel leaves
- *    three targets that are one instant of the three disks (no target
- *    holds a write newer than one another target lacks,
- *    tests/consistent-cut.h) while the exports stay on the sources.
+ *  - cancel: three mirrors (or an active commit and two mirrors) under
+ *    writing guests; the group cancel leaves three targets (the commit's
+ *    base) that are one instant of the three disks (no target holds a
+ *    write newer than one another target lacks, tests/consistent-cut.h)
+ *    while the exports stay on the sources.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -362,14 +363,15 @@ static void test_fail_after_first(void)
     group_finish(&g, TRUE);
 }
 
-static void test_cancel(void)
+static void test_cancel(gconstpointer data)
 {
+    Kind disk0 = GPOINTER_TO_INT(data);
     ConsistentCutDisk copies[N_DISKS];
     char *tgt[N_DISKS];
     g_autofree char *src1 = NULL;
     Group g = {};
 
-    if (!group_setup(&g, KIND_MIRROR)) {
+    if (!group_setup(&g, disk0)) {
         group_finish(&g, FALSE);
         return;
     }
@@ -388,7 +390,7 @@ static void test_cancel(void)
         g_autofree char *want = g_strdup_printf("src%u", i);
 
         /* A soft cancel after READY: completed, the source kept */
-        commit_job_assert_completed_type(g.log[i], "mirror");
+        commit_job_assert_completed_type(g.log[i], job_type(&g, i));
         g_assert_cmpstr(node, ==, want);
     }
     commit_assert_no_jobs(g.qmp);
@@ -396,9 +398,10 @@ static void test_cancel(void)
     g_usleep(200 * 1000);
     group_stop(&g, FALSE);
 
-    /* The three targets: one instant of the three disks */
+    /* The three targets (an active commit's: its base, which holds the
+     * whole disk once READY): one instant of the three disks */
     for (guint i = 0; i < N_DISKS; i++) {
-        tgt[i] = image(&g, "tgt", i);
+        tgt[i] = image(&g, g.kind[i] == KIND_COMMIT ? "base" : "tgt", i);
         copies[i] = (ConsistentCutDisk) { g.guest[i], tgt[i], "qcow2" };
     }
     consistent_cut_assert(copies, N_DISKS);
@@ -421,6 +424,9 @@ int main(int argc, char **argv)
     g_test_add_func("/group/complete/all", test_complete);
     g_test_add_func("/group/complete/not-ready", test_not_ready);
     g_test_add_func("/group/complete/fail-after-1", test_fail_after_first);
-    g_test_add_func("/group/cancel/all", test_cancel);
+    g_test_add_data_func("/group/cancel/mirrors", GINT_TO_POINTER(KIND_MIRROR),
+                         test_cancel);
+    g_test_add_data_func("/group/cancel/commit-and-mirrors",
+                         GINT_TO_POINTER(KIND_COMMIT), test_cancel);
     return g_test_run();
 }

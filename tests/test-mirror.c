@@ -373,6 +373,39 @@ static void test_mirror(gconstpointer data)
 }
 
 /* ------------------------------------------------------------------ */
+/*
+ * sync "top" onto a target with no backing, write-blocking: once READY,
+ * the guest writes 4 KiB into clusters the target does not hold (only the
+ * base has data there).  Mirrored into the target, such a write must not
+ * fill the rest of the cluster with zeroes: the target backs onto the
+ * base from the start of the job, so the write's copy-on-write reads the
+ * base.  Every block verifies after the pivot, online and offline.
+ */
+static void test_top_unbacked_partial_write(void)
+{
+    g_autoptr(JsonObject) ev = NULL;
+    Disk d = {};
+
+    if (!disk_setup(&d, TGT_TOP_UNBACKED)) {
+        disk_free(&d);
+        return;
+    }
+    disk_add_target(&d);
+    start_mirror(&d, "write-blocking", 0);
+    wait_ready(&d, "write-blocking");
+    /* Base data only at 0-12M, away from the top's own blocks (every 61st) */
+    for (guint64 off = 1 * MiB + 8 * 4096; off < 12 * MiB; off += MiB) {
+        commit_write(d.guest, off, 4096);
+    }
+    commit_qmp_ok(d.qmp, "block-job-complete", "{\"device\": \"m\"}");
+    ev = wait_event(&d, "BLOCK_JOB_COMPLETED");
+    assert_completed(ev);
+    d.pivoted = TRUE;
+    commit_assert_export_chain(d.qmp, pivoted_chain(d.target));
+    verify_pivoted(&d);
+    disk_free(&d);
+}
+
 /* QEMU's block-job-change and actively-synced (from QEMU 8.2 on) */
 
 static gboolean actively_synced(Disk *d)
@@ -432,7 +465,6 @@ static void test_change(void)
     d.pivoted = TRUE;
     commit_assert_no_jobs(d.qmp);
     finish_load(&d);
-
     verify_pivoted(&d);
     disk_free(&d);
 }
@@ -544,6 +576,44 @@ static void test_pivot_every_user(void)
     disk_free(&d);
 }
 
+/*
+ * auto-finalize and auto-dismiss off: after block-job-complete the job
+ * waits in "pending" on the source, pivots at job-finalize, and stays
+ * "concluded" until job-dismiss.
+ */
+static void test_manual_finalize(void)
+{
+    g_autoptr(CommitJobLog) log = commit_job_log_new("m");
+    Disk d = {};
+
+    if (!disk_setup(&d, TGT_FULL_QCOW2)) {
+        disk_free(&d);
+        return;
+    }
+    disk_add_target(&d);
+    commit_qmp_ok(d.qmp, "livemerge-mirror",
+                  "{\"job-id\": \"m\", \"device\": \"layer1\","
+                  " \"target\": \"target\", \"sync\": \"full\","
+                  " \"auto-finalize\": false, \"auto-dismiss\": false}");
+    commit_job_log_wait(log, d.qmp, "ready", -1);
+    commit_qmp_ok(d.qmp, "block-job-complete", "{\"device\": \"m\"}");
+    commit_job_log_wait(log, d.qmp, "pending", -1);
+    commit_qmp_ok(d.qmp, "job-finalize", "{\"id\": \"m\"}");
+    commit_job_log_wait(log, d.qmp, "concluded", -1);
+    commit_assert_export_chain(d.qmp, "target(rw)");
+    commit_write(d.guest, 28 * MiB, MiB);
+    commit_qmp_ok(d.qmp, "job-dismiss", "{\"id\": \"m\"}");
+    commit_job_log_wait(log, d.qmp, "null", -1);
+    g_test_message("mirror: %s", log->statuses->str);
+    commit_job_assert_completed_type(log, "mirror");
+    commit_assert_no_jobs(d.qmp);
+    commit_chain_assert_nodes(d.chain, target_nodes);
+    d.pivoted = TRUE;
+
+    verify_pivoted(&d);
+    disk_free(&d);
+}
+
 /* ------------------------------------------------------------------ */
 
 static void add_case(Target t, guint mode, Load l, Ending e)
@@ -578,13 +648,18 @@ int main(int argc, char **argv)
     add_case(TGT_TOP_QCOW2, WB, LOAD_RANDOM_4K, END_PIVOT);
     add_case(TGT_TOP_QCOW2, BG, LOAD_SEQUENTIAL_1M, END_CANCEL_AFTER_READY);
     add_case(TGT_TOP_QCOW2, AD, LOAD_RANDOM_4K, END_CANCEL_BEFORE_READY);
-    add_case(TGT_TOP_UNBACKED, AD, LOAD_IDLE, END_PIVOT);
-    add_case(TGT_TOP_UNBACKED, AD, LOAD_RANDOM_4K, END_PIVOT);
     g_test_add_func("/mirror/pivot-every-user", test_pivot_every_user);
     g_test_add_func("/mirror/block-job-change", test_change);
+    g_test_add_func("/mirror/control/manual-finalize", test_manual_finalize);
     g_test_add_data_func("/mirror/reuse/full-qcow2",
                          GINT_TO_POINTER(TGT_FULL_QCOW2), test_reuse);
     g_test_add_data_func("/mirror/reuse/full-raw",
                          GINT_TO_POINTER(TGT_FULL_RAW), test_reuse);
+    /* A target with no backing: it must end backed onto the source's
+     * backing, its header included (it once kept none) */
+    g_test_add_func("/mirror/top-unbacked/partial-write",
+                    test_top_unbacked_partial_write);
+    add_case(TGT_TOP_UNBACKED, AD, LOAD_IDLE, END_PIVOT);
+    add_case(TGT_TOP_UNBACKED, AD, LOAD_RANDOM_4K, END_PIVOT);
     return g_test_run();
 }

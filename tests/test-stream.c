@@ -474,6 +474,50 @@ static void test_stream_with_base_under_load(void)
     commit_chain_finish(chain, guest, 3);
 }
 
+/*
+ * auto-finalize and auto-dismiss off: the job waits in "pending" with the
+ * chain as it was, changes it at job-finalize, and stays "concluded"
+ * until job-dismiss.
+ */
+static void test_manual_finalize(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(LmTestQsd) qsd = lm_test_qsd_start(NULL, &err);
+    g_autoptr(CommitChain) chain = NULL;
+    g_autoptr(LmTestGuest) guest = lm_test_guest_new(0);
+    g_autoptr(CommitJobLog) log = commit_job_log_new("s");
+    g_autofree char *during = NULL;
+    LmQmp *qmp;
+
+    g_assert_no_error(err);
+    chain = commit_chain_new(qsd, 3, NULL);
+    commit_chain_build(chain, guest, fill, NULL);
+    qmp = commit_chain_qmp(chain);
+    if (!commit_require_command(qmp, "livemerge-stream")) {
+        return;
+    }
+    start_stream(chain, 0, NULL, ", \"auto-finalize\": false,"
+                 " \"auto-dismiss\": false");
+    commit_job_log_wait(log, qmp, "pending", -1);
+    /* Not finalized: the job's filter still over the chain as it was */
+    during = commit_describe_export(qmp);
+    g_test_message("pending: %s", during);
+    g_assert_true(g_str_has_suffix(during, "[livemerge](rw) > layer2(rw) > "
+                                   "layer1(ro) > layer0(ro)"));
+    /* The guest writes while the job waits: it must win as well */
+    commit_write(guest, 4 * MiB, MiB);
+    commit_qmp_ok(qmp, "job-finalize", "{\"id\": \"s\"}");
+    commit_job_log_wait(log, qmp, "concluded", -1);
+    commit_assert_export_chain(qmp, "layer2(rw) > layer0(ro)");
+    commit_qmp_ok(qmp, "job-dismiss", "{\"id\": \"s\"}");
+    commit_job_log_wait(log, qmp, "null", -1);
+    g_test_message("stream: %s", log->statuses->str);
+    commit_job_assert_completed_type(log, "stream");
+    check_graph(chain, 0);
+    check_header(chain, 0, NULL);
+    commit_chain_finish(chain, guest, 2);
+}
+
 /* ------------------------------------------------------------------ */
 /* on-error: blkdebug fails the first data read from layer1's file */
 
@@ -584,6 +628,7 @@ int main(int argc, char **argv)
                          GINT_TO_POINTER(RACE_SEQUENTIAL_1M), test_race);
     g_test_add_data_func("/stream/race/around-filter",
                          GINT_TO_POINTER(RACE_AROUND_FILTER), test_race);
+    g_test_add_func("/stream/control/manual-finalize", test_manual_finalize);
     g_test_add_data_func("/stream/on-error/report", "report", test_on_error);
     g_test_add_data_func("/stream/on-error/stop", "stop", test_on_error);
     g_test_add_data_func("/stream/on-error/ignore", "ignore", test_on_error);
