@@ -19,6 +19,7 @@
  */
 
 #include "bench.h"
+#include "daemon.h"
 #include "report.h"
 
 #include <errno.h>
@@ -42,6 +43,7 @@ static gboolean opt_keep_work;
 static gboolean opt_list;
 static gboolean opt_smoke;
 static gboolean opt_remove_output;
+static char *opt_qsd;
 
 static const GOptionEntry options[] = {
     { "quick", 'q', 0, G_OPTION_ARG_NONE, &opt_quick,
@@ -58,6 +60,11 @@ static const GOptionEntry options[] = {
       "location with the most free space)", "DIR" },
     { "reps", 'r', 0, G_OPTION_ARG_INT, &opt_reps,
       "repetitions of every comparison (default 3)", "N" },
+    { "qsd", 0, 0, G_OPTION_ARG_FILENAME, &opt_qsd,
+      "the qemu-storage-daemon to measure, livemerge and QEMU's own jobs "
+      "alike (default: $QSD, else /usr/bin/qemu-storage-daemon; one "
+      "unpacked by scripts/unpack-qsd brings its own modules and qemu-img)",
+      "PATH" },
     { "rival-with-plugin", 0, 0, G_OPTION_ARG_NONE, &opt_rival_plugin,
       "run QEMU's own jobs in a daemon with the plugin loaded (default: "
       "the stock daemon)", NULL },
@@ -427,6 +434,9 @@ int main(int argc, char **argv)
         }
     }
 
+    if (opt_qsd) {
+        bench_daemon_select(opt_qsd);
+    }
     b->quick = opt_quick;
     b->rival_plugin = opt_rival_plugin;
     b->can_drop_caches = access("/proc/sys/vm/drop_caches", W_OK) == 0;

@@ -24,6 +24,30 @@ struct BenchDaemon {
     gboolean plugin;
 };
 
+void bench_daemon_select(const char *path)
+{
+    g_autofree char *abs = g_canonicalize_filename(path, NULL);
+    g_autofree char *bin_dir = g_path_get_dirname(abs);
+    g_autofree char *usr_dir = g_path_get_dirname(bin_dir);
+    g_autofree char *root = g_path_get_dirname(usr_dir);
+    g_autofree char *modules = g_build_filename(root, "usr", "lib",
+                                                "x86_64-linux-gnu", "qemu",
+                                                NULL);
+
+    if (!g_file_test(abs, G_FILE_TEST_IS_EXECUTABLE)) {
+        bench_die("--qsd: '%s' is not an executable", path);
+    }
+    /* The harness, the launcher and machine.txt all read QSD */
+    g_setenv("QSD", abs, TRUE);
+    if (!g_str_equal(root, "/") && g_file_test(modules, G_FILE_TEST_IS_DIR)) {
+        g_autofree char *search = g_strconcat(bin_dir, ":",
+                                              g_getenv("PATH"), NULL);
+
+        g_setenv("QEMU_MODULE_DIR", modules, FALSE);
+        g_setenv("PATH", search, TRUE);
+    }
+}
+
 BenchDaemon *bench_daemon_start(gboolean plugin, GError **error)
 {
     BenchDaemon *d = g_new0(BenchDaemon, 1);

@@ -31,6 +31,15 @@ G_BEGIN_DECLS
 
 typedef struct BenchDaemon BenchDaemon;
 
+/*
+ * Measure the daemon at @path (every daemon of the run, with and without
+ * the plugin).  One unpacked beside the system's (scripts/unpack-qsd:
+ * <root>/usr/bin/qemu-storage-daemon) also gets its own modules
+ * (QEMU_MODULE_DIR) and its own qemu-img/qemu-io (first on PATH), so
+ * QEMU's jobs and tools are measured on the same version.
+ */
+void bench_daemon_select(const char *path);
+
 BenchDaemon *bench_daemon_start(gboolean plugin, GError **error);
 LmQmp *bench_daemon_qmp(BenchDaemon *d);
 const char *bench_daemon_nbd_socket(BenchDaemon *d);

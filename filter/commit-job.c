@@ -13,7 +13,7 @@
  */
 
 #include "qemu/osdep.h"
-#include "block/block_int.h"
+#include "qemu-compat.h"
 #include "qapi/error.h"
 #include "qemu/error-report.h"
 
@@ -36,22 +36,32 @@ static CommitJob *to_commit_job(CopyJob *s)
     return container_of(s, CommitJob, core);
 }
 
-/* Hold every layer from the top down to the base, the base for writing */
-static int hold_chain(CommitJob *c, int64_t length, Error **errp)
+/*
+ * What the job needs of the base: writing, and resizing only if the base
+ * must grow to @length (nothing that refuses resizes could use the base
+ * otherwise).  Asked before the graph is locked: the length is read in a
+ * coroutine that takes the read lock.
+ */
+static int base_permissions(CommitJob *c, int64_t length, uint64_t *perm,
+                            Error **errp)
 {
-    CopyJob *s = &c->core;
     int64_t base_len = bdrv_getlength(c->base);
-    uint64_t base_perm = BLK_PERM_WRITE;
 
     if (base_len < 0) {
         error_setg_errno(errp, -base_len, "Could not get the size of '%s'",
                          bdrv_get_node_name(c->base));
         return base_len;
     }
-    /* Nothing that refuses resizes could use the base otherwise */
-    if (base_len < length) {
-        base_perm |= BLK_PERM_RESIZE;
-    }
+    *perm = BLK_PERM_WRITE | (base_len < length ? BLK_PERM_RESIZE : 0);
+    return 0;
+}
+
+/* Hold every layer from the top down to the base, the base for writing */
+static int GRAPH_WRLOCK hold_chain(CommitJob *c, uint64_t base_perm,
+                                   Error **errp)
+{
+    CopyJob *s = &c->core;
+
     s->source = copy_job_hold(s, "source", c->top, BLK_PERM_CONSISTENT_READ,
                               BLK_PERM_ALL, errp);
     if (!s->source) {
@@ -71,6 +81,7 @@ static int hold_chain(CommitJob *c, int64_t length, Error **errp)
 static int64_t commit_setup(CopyJob *s, CopyEngineConfig *cfg, Error **errp)
 {
     CommitJob *c = to_commit_job(s);
+    uint64_t base_perm = 0;
     int64_t length;
     int ret;
 
@@ -88,7 +99,13 @@ static int64_t commit_setup(CopyJob *s, CopyEngineConfig *cfg, Error **errp)
                          bdrv_get_node_name(c->top));
         return length;
     }
-    ret = hold_chain(c, length, errp);
+    ret = base_permissions(c, length, &base_perm, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    bdrv_graph_wrlock();
+    ret = hold_chain(c, base_perm, errp);
+    bdrv_graph_wrunlock();
     if (ret < 0) {
         return ret;
     }
@@ -110,11 +127,16 @@ static int64_t commit_setup(CopyJob *s, CopyEngineConfig *cfg, Error **errp)
 /* The job took the RESIZE permission only if the base must grow */
 static int coroutine_fn commit_prepare_dest(CopyJob *s, Error **errp)
 {
+    int ret;
+
     if (!(s->dest->perm & BLK_PERM_RESIZE)) {
         return 0;
     }
-    return bdrv_co_truncate(s->dest, copy_engine_length(s->engine), false,
-                            PREALLOC_MODE_OFF, 0, errp);
+    bdrv_graph_co_rdlock();
+    ret = bdrv_co_truncate(s->dest, copy_engine_length(s->engine), false,
+                           PREALLOC_MODE_OFF, 0, errp);
+    bdrv_graph_co_rdunlock();
+    return ret;
 }
 
 static int commit_finish(CopyJob *s, Error **errp)
@@ -203,11 +225,13 @@ static bool chain_is_free(const CommitJobOptions *o, Error **errp)
     AioContext *ctx = bdrv_get_aio_context(o->common.active);
     bool free;
 
-    aio_context_acquire(ctx);
+    lm_aio_context_acquire(ctx);
+    bdrv_graph_rdlock_main_loop();
     free = !bdrv_op_is_blocked(o->common.active, BLOCK_OP_TYPE_COMMIT_SOURCE,
                                errp) &&
            !bdrv_op_is_blocked(o->base, BLOCK_OP_TYPE_COMMIT_TARGET, errp);
-    aio_context_release(ctx);
+    bdrv_graph_rdunlock_main_loop();
+    lm_aio_context_release(ctx);
     return free;
 }
 

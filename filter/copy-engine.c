@@ -15,7 +15,7 @@
  */
 
 #include "qemu/osdep.h"
-#include "block/block_int.h"
+#include "qemu-compat.h"
 #include "qemu/coroutine.h"
 #include "qemu/memalign.h"
 #include "block/reqlist.h"
@@ -60,8 +60,8 @@ typedef struct CopyOp {
     void *buf;
 } CopyOp;
 
-CopyEngine *copy_engine_new(const CopyEngineConfig *cfg, int64_t length,
-                            Error **errp)
+CopyEngine * GRAPH_RDLOCK copy_engine_new(const CopyEngineConfig *cfg,
+                                          int64_t length, Error **errp)
 {
     CopyEngine *e = g_new0(CopyEngine, 1);
 
@@ -199,15 +199,19 @@ int64_t coroutine_fn copy_engine_mark_allocated(CopyEngine *e,
     if (offset >= e->length) {
         return e->length;
     }
+    bdrv_graph_co_rdlock();
     if (e->cfg.method == COPY_ON_READ) {
         /* What the destination holds itself is never pulled */
-        ret = bdrv_is_allocated(e->cfg.dest->bs, offset, bytes, &n);
+        ret = bdrv_co_is_allocated(e->cfg.dest->bs, offset, bytes, &n);
         if (ret != 0) {
+            bdrv_graph_co_rdunlock();
             return ret < 0 ? ret : offset + n;
         }
         bytes = n;
     }
-    ret = bdrv_is_allocated_above(top, e->cfg.base, false, offset, bytes, &n);
+    ret = bdrv_co_is_allocated_above(top, e->cfg.base, false, offset, bytes,
+                                     &n);
+    bdrv_graph_co_rdunlock();
     if (ret < 0) {
         return ret;
     }
@@ -231,7 +235,7 @@ int64_t coroutine_fn copy_engine_mark_allocated(CopyEngine *e,
  * Where the view is unallocated all the way down it reads as zeroes:
  * write zeroes where the destination does not already read so.
  */
-static int64_t coroutine_fn zero_dest(CopyEngine *e, int64_t offset,
+static int64_t coroutine_fn GRAPH_RDLOCK zero_dest(CopyEngine *e, int64_t offset,
                                       int64_t bytes)
 {
     int64_t n;
@@ -253,7 +257,7 @@ static int64_t coroutine_fn zero_dest(CopyEngine *e, int64_t offset,
  * above the base, write zeroes for zero ranges, copy data otherwise.
  * Returns the bytes handled, or a negative errno with *is_read set.
  */
-static int64_t coroutine_fn copy_extent(CopyEngine *e, int64_t offset,
+static int64_t coroutine_fn GRAPH_RDLOCK copy_extent(CopyEngine *e, int64_t offset,
                                         int64_t bytes, void *buf,
                                         bool *is_read)
 {
@@ -267,8 +271,8 @@ static int64_t coroutine_fn copy_extent(CopyEngine *e, int64_t offset,
      * One walk down the chain says unallocated, zero or data (want_zero:
      * preallocated qcow2 clusters that read as zeroes stay sparse)
      */
-    ret = bdrv_block_status_above(top, e->cfg.base, offset, bytes, &n, NULL,
-                                  NULL);
+    ret = bdrv_co_block_status_above(top, e->cfg.base, offset, bytes, &n,
+                                     NULL, NULL);
     if (ret < 0) {
         return ret;
     }
@@ -312,7 +316,7 @@ static int64_t coroutine_fn copy_extent(CopyEngine *e, int64_t offset,
  * Bring [offset, offset + bytes) in sync at once, in chunks, with the
  * range lock held by the caller.  Returns 0 or a negative errno.
  */
-static int coroutine_fn copy_range_now(CopyEngine *e, int64_t offset,
+static int coroutine_fn GRAPH_RDLOCK copy_range_now(CopyEngine *e, int64_t offset,
                                        int64_t bytes)
 {
     int64_t end = offset + bytes;
@@ -348,10 +352,12 @@ static void coroutine_fn copy_op_co(void *opaque)
     bool is_read = false;
     int64_t ret = op->buf || e->cfg.method == COPY_ON_READ ? 0 : -ENOMEM;
 
+    bdrv_graph_co_rdlock();
     while (ret >= 0 && offset < end) {
         ret = copy_extent(e, offset, end - offset, op->buf, &is_read);
         offset += MAX(ret, 0);
     }
+    bdrv_graph_co_rdunlock();
 
     qemu_co_mutex_lock(&e->lock);
     return_buffer(e, op->buf);
@@ -481,7 +487,7 @@ void copy_engine_set_guest_busy(CopyEngine *e, bool busy)
     e->guest_busy = busy;
 }
 
-static int coroutine_fn write_dest(CopyEngine *e, LivemergeRequestKind kind,
+static int coroutine_fn GRAPH_RDLOCK write_dest(CopyEngine *e, LivemergeRequestKind kind,
                                    int64_t offset, int64_t bytes,
                                    QEMUIOVector *qiov, size_t qiov_offset,
                                    BdrvRequestFlags flags)
@@ -515,10 +521,10 @@ static bool discard_is_counted(BlockDriverState *bs)
            (bs->drv->bdrv_co_pdiscard || bs->drv->bdrv_aio_pdiscard);
 }
 
-static int coroutine_fn write_source(CopyEngine *e, LivemergeRequestKind kind,
-                                     int64_t offset, int64_t bytes,
-                                     QEMUIOVector *qiov, size_t qiov_offset,
-                                     BdrvRequestFlags flags)
+static int coroutine_fn GRAPH_RDLOCK
+write_source(CopyEngine *e, LivemergeRequestKind kind, int64_t offset,
+             int64_t bytes, QEMUIOVector *qiov, size_t qiov_offset,
+             BdrvRequestFlags flags)
 {
     BlockDriverState *filter = e->cfg.filter;
     int ret;
@@ -557,6 +563,8 @@ static void coroutine_fn side_write_co(void *opaque)
 {
     SideWrite *w = opaque;
 
+    /* The guest's request holds it too: no writer can be waiting for us */
+    bdrv_graph_co_rdlock();
     if (w->to_dest) {
         w->ret = write_dest(w->engine, w->kind, w->offset, w->bytes, w->qiov,
                             w->qiov_offset, w->flags);
@@ -564,6 +572,7 @@ static void coroutine_fn side_write_co(void *opaque)
         w->ret = write_source(w->engine, w->kind, w->offset, w->bytes,
                               w->qiov, w->qiov_offset, w->flags);
     }
+    bdrv_graph_co_rdunlock();
     if (--w->both->pending == 0 && w->both->waiter) {
         aio_co_wake(w->both->waiter);
     }
@@ -591,13 +600,11 @@ static int coroutine_fn write_both(CopyEngine *e, LivemergeRequestKind kind,
             .flags = flags, .both = &both,
         };
     }
-    bdrv_io_plug(e->cfg.filter);
-    bdrv_io_plug(e->cfg.dest->bs);
+    lm_io_batch_begin(e->cfg.filter, e->cfg.dest->bs);
     for (int i = 0; i < 2; i++) {
         qemu_coroutine_enter(qemu_coroutine_create(side_write_co, &side[i]));
     }
-    bdrv_io_unplug(e->cfg.dest->bs);
-    bdrv_io_unplug(e->cfg.filter);
+    lm_io_batch_end(e->cfg.filter, e->cfg.dest->bs);
     if (both.pending > 0) {
         both.waiter = qemu_coroutine_self();
         qemu_coroutine_yield();
@@ -606,7 +613,7 @@ static int coroutine_fn write_both(CopyEngine *e, LivemergeRequestKind kind,
     return side[0].ret;
 }
 
-int coroutine_fn copy_engine_guest_write(void *opaque,
+int coroutine_fn GRAPH_RDLOCK copy_engine_guest_write(void *opaque,
                                          LivemergeRequestKind kind,
                                          int64_t offset, int64_t bytes,
                                          QEMUIOVector *qiov,

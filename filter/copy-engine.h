@@ -22,7 +22,7 @@
 #ifndef LIVEMERGE_COPY_ENGINE_H
 #define LIVEMERGE_COPY_ENGINE_H
 
-#include "block/block_int.h"
+#include "qemu-compat.h"
 
 #include "filter-driver.h"
 
@@ -65,8 +65,8 @@ typedef struct CopyEngineConfig {
 
 typedef struct CopyEngine CopyEngine;
 
-CopyEngine *copy_engine_new(const CopyEngineConfig *cfg, int64_t length,
-                            Error **errp);
+CopyEngine * GRAPH_RDLOCK copy_engine_new(const CopyEngineConfig *cfg,
+                                          int64_t length, Error **errp);
 void copy_engine_free(CopyEngine *e);
 
 int64_t copy_engine_length(CopyEngine *e);
@@ -128,7 +128,7 @@ bool copy_engine_write_blocking(CopyEngine *e);
 void copy_engine_set_guest_busy(CopyEngine *e, bool busy);
 
 /* The filter's write handler (see LivemergeWriteHandler) */
-int coroutine_fn copy_engine_guest_write(void *opaque,
+int coroutine_fn GRAPH_RDLOCK copy_engine_guest_write(void *opaque,
                                          LivemergeRequestKind kind,
                                          int64_t offset, int64_t bytes,
                                          QEMUIOVector *qiov,

@@ -7,8 +7,7 @@
  */
 
 #include "qemu/osdep.h"
-#include "block/block_int.h"
-#include "block/blockjob_int.h"
+#include "qemu-compat.h"
 #include "qapi/error.h"
 #include "qemu/error-report.h"
 #include "qemu/job.h"
@@ -28,8 +27,9 @@ static CopyJob *to_copy_job(Job *job)
     return container_of(job, CopyJob, common.job);
 }
 
-BdrvChild *copy_job_hold(CopyJob *s, const char *name, BlockDriverState *bs,
-                         uint64_t perm, uint64_t shared, Error **errp)
+BdrvChild * GRAPH_WRLOCK copy_job_hold(CopyJob *s, const char *name,
+                                       BlockDriverState *bs, uint64_t perm,
+                                       uint64_t shared, Error **errp)
 {
     if (block_job_add_bdrv(&s->common, name, bs, perm, shared, errp) < 0) {
         return NULL;
@@ -41,7 +41,12 @@ BdrvChild *copy_job_hold(CopyJob *s, const char *name, BlockDriverState *bs,
 int copy_job_freeze_chain(CopyJob *s, BlockDriverState *top,
                           BlockDriverState *base, Error **errp)
 {
-    if (bdrv_freeze_backing_chain(top, base, errp) < 0) {
+    int ret;
+
+    bdrv_graph_rdlock_main_loop();
+    ret = bdrv_freeze_backing_chain(top, base, errp);
+    bdrv_graph_rdunlock_main_loop();
+    if (ret < 0) {
         return -EPERM;
     }
     s->frozen_top = top;
@@ -164,7 +169,7 @@ static void coroutine_fn copy_step(CopyJob *s)
 
     if (started) {
         /* Charged when issued, so a burst cannot outrun the limit */
-        int64_t delay = block_job_ratelimit_get_delay(&s->common, started);
+        int64_t delay = ratelimit_calculate_delay(&s->common.limit, started);
 
         delay = MAX(delay, pacing_give_way(s->pacing));
         if (delay > 0) {
@@ -180,9 +185,23 @@ static void coroutine_fn copy_step(CopyJob *s)
     yield_if_due(s);
 }
 
+/*
+ * The graph read lock only around the flush itself: held while the job
+ * waits for its copies, it could keep a graph change waiting forever
+ */
+static int coroutine_fn co_flush_dest(CopyJob *s)
+{
+    int ret;
+
+    bdrv_graph_co_rdlock();
+    ret = bdrv_co_flush(s->dest->bs);
+    bdrv_graph_co_rdunlock();
+    return ret;
+}
+
 static int coroutine_fn flush_dest(CopyJob *s, Error **errp)
 {
-    int ret = bdrv_co_flush(s->dest->bs);
+    int ret = co_flush_dest(s);
 
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not flush '%s'",
@@ -353,7 +372,7 @@ static int coroutine_fn sync_and_flush(CopyJob *s, Error **errp)
     copy_engine_wait_all(s->engine);
     ret = copy_engine_take_error(s->engine, &(bool){false});
     if (!ret) {
-        ret = bdrv_co_flush(s->dest->bs);
+        ret = co_flush_dest(s);
     }
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not bring '%s' in sync",
@@ -391,8 +410,8 @@ static void coroutine_fn final_sync_co(void *opaque)
 static void final_sync_start(CopyJob *s, FinalSync *f)
 {
     *f = (FinalSync) { .job = s };
-    bdrv_coroutine_enter(s->dest->bs,
-                         qemu_coroutine_create(final_sync_co, f));
+    aio_co_enter(bdrv_get_aio_context(s->dest->bs),
+                 qemu_coroutine_create(final_sync_co, f));
 }
 
 /* Called with the job's AioContext held once (as job_exit() does) */
@@ -430,7 +449,9 @@ static void release_chain(CopyJob *s)
 {
     remove_write_handler(s);
     if (s->chain_frozen) {
+        bdrv_graph_rdlock_main_loop();
         bdrv_unfreeze_backing_chain(s->frozen_top, s->frozen_base);
+        bdrv_graph_rdunlock_main_loop();
         s->chain_frozen = false;
     }
 }
@@ -542,8 +563,7 @@ static void name_job_in_blocker(BlockJob *bjob, BlockDriverState *main_bs)
     g_clear_pointer(&bjob->blocker, error_free);
     error_setg(&bjob->blocker, "block device is in use by livemerge %s job "
                "'%s'", job_type_str(&bjob->job), bjob->job.id);
-    bdrv_op_block_all(main_bs, bjob->blocker);
-    bdrv_op_unblock(main_bs, BLOCK_OP_TYPE_DATAPLANE, bjob->blocker);
+    lm_block_job_block_ops(main_bs, bjob->blocker);
 }
 
 static int start_engine(CopyJob *s, const CopyJobOptions *o, Error **errp)
@@ -566,7 +586,9 @@ static int start_engine(CopyJob *s, const CopyJobOptions *o, Error **errp)
     if (s->mirrors_writes) {
         cfg.filter = s->filter;
     }
+    bdrv_graph_rdlock_main_loop();
     s->engine = copy_engine_new(&cfg, length, errp);
+    bdrv_graph_rdunlock_main_loop();
     if (!s->engine) {
         return -EINVAL;
     }
@@ -624,7 +646,9 @@ static CopyJob *create_job(const BlockJobDriver *drv, const CopyJobKind *kind,
     s->on_source_error = o->on_source_error;
     s->on_target_error = o->on_target_error;
     /* By default, the last copy quiesces everyone who uses the chain */
+    bdrv_graph_rdlock_main_loop();
     s->drain_nodes[0] = livemerge_chain_bottom(o->active);
+    bdrv_graph_rdunlock_main_loop();
     return s;
 }
 
@@ -636,6 +660,7 @@ CopyJob *copy_job_start(const CopyJobKind *kind, const BlockJobDriver *drv,
     BlockDriverState *filter;
     AioContext *ctx;
     CopyJob *s;
+    int ret;
 
     GLOBAL_STATE_CODE();
 
@@ -644,9 +669,12 @@ CopyJob *copy_job_start(const CopyJobKind *kind, const BlockJobDriver *drv,
         return NULL;
     }
     ctx = bdrv_get_aio_context(o->active);
-    aio_context_acquire(ctx);
+    lm_aio_context_acquire(ctx);
     /* A destination below must stay writable for us through the chain */
-    if (livemerge_filter_set_share_write(filter, true, errp) < 0) {
+    bdrv_graph_rdlock_main_loop();
+    ret = livemerge_filter_set_share_write(filter, true, errp);
+    bdrv_graph_rdunlock_main_loop();
+    if (ret < 0) {
         goto fail_filter;
     }
     s = create_job(drv, kind, o, filter, errp);
@@ -660,20 +688,44 @@ CopyJob *copy_job_start(const CopyJobKind *kind, const BlockJobDriver *drv,
         copy_job_abort(&s->common.job);
         copy_job_clean(&s->common.job);
         job_early_fail(&s->common.job);
-        aio_context_release(ctx);
+        lm_aio_context_release(ctx);
         return NULL;
     }
     job_start(&s->common.job);
-    aio_context_release(ctx);
+    lm_aio_context_release(ctx);
     return s;
 
 fail_filter:
-    aio_context_release(ctx);
+    lm_aio_context_release(ctx);
     livemerge_filter_remove(filter, &error_abort);
-    aio_context_acquire(ctx);
+    lm_aio_context_acquire(ctx);
     bdrv_unref(filter);
-    aio_context_release(ctx);
+    lm_aio_context_release(ctx);
     return NULL;
+}
+
+bool copy_job_write_blocking(CopyJob *s)
+{
+    return copy_engine_write_blocking(s->engine);
+}
+
+static void set_write_blocking_bh(void *opaque)
+{
+    CopyJob *s = opaque;
+
+    copy_engine_set_write_blocking(s->engine, true);
+}
+
+void copy_job_set_write_blocking(CopyJob *s)
+{
+    GLOBAL_STATE_CODE();
+    /* In the job's context, where the engine and the guest's writes run */
+    aio_wait_bh_oneshot(s->common.job.aio_context, set_write_blocking_bh, s);
+}
+
+bool copy_job_actively_synced(CopyJob *s)
+{
+    return job_is_ready(&s->common.job) && copy_job_write_blocking(s);
 }
 
 CopyJob *copy_job_find(const char *arg, const char *job_id, Error **errp)
@@ -711,9 +763,9 @@ bool copy_job_set_guest_impact(CopyJob *s, int guest_impact, Error **errp)
         return false;
     }
     /* The pacing policy is the job's: change it in the job's context */
-    aio_context_acquire(ctx);
+    lm_aio_context_acquire(ctx);
     pacing_set_guest_impact(s->pacing, guest_impact);
-    aio_context_release(ctx);
+    lm_aio_context_release(ctx);
     job_enter(&s->common.job);
     return true;
 }
@@ -759,18 +811,18 @@ static AioContext *job_context(CopyJob *s)
 static void group_drain_begin(CopyJob **jobs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        aio_context_acquire(job_context(jobs[i]));
+        lm_aio_context_acquire(job_context(jobs[i]));
         drain_begin(jobs[i]);
-        aio_context_release(job_context(jobs[i]));
+        lm_aio_context_release(job_context(jobs[i]));
     }
 }
 
 static void group_drain_end(CopyJob **jobs, size_t n)
 {
     for (size_t i = n; i-- > 0;) {
-        aio_context_acquire(job_context(jobs[i]));
+        lm_aio_context_acquire(job_context(jobs[i]));
         drain_end(jobs[i]);
-        aio_context_release(job_context(jobs[i]));
+        lm_aio_context_release(job_context(jobs[i]));
     }
 }
 
@@ -789,14 +841,14 @@ static int group_sync(CopyJob **jobs, size_t n, Error **errp)
     for (size_t i = 0; i < n; i++) {
         AioContext *ctx = jobs[i]->common.job.aio_context;
 
-        aio_context_acquire(ctx);
+        lm_aio_context_acquire(ctx);
         if (final_sync_wait(jobs[i], &f[i]) < 0 && ret == 0) {
             ret = f[i].ret;
             error_setg_errno(errp, -ret, "The job '%s' could not bring '%s' "
                              "in sync", jobs[i]->common.job.id,
                              bdrv_get_node_name(jobs[i]->dest->bs));
         }
-        aio_context_release(ctx);
+        lm_aio_context_release(ctx);
     }
     return ret;
 }
@@ -811,17 +863,17 @@ static int group_pivot(CopyJob **jobs, size_t n, int64_t fail_after,
         if ((int64_t)i == fail_after) {
             error_setg(errp, "failure injected by x-fail-after");
         } else {
-            aio_context_acquire(job_context(jobs[i]));
+            lm_aio_context_acquire(job_context(jobs[i]));
             ret = jobs[i]->kind->finish(jobs[i], errp);
-            aio_context_release(job_context(jobs[i]));
+            lm_aio_context_release(job_context(jobs[i]));
         }
         if (ret < 0) {
             error_prepend(errp, "The job '%s' could not pivot, so no job did: ",
                           jobs[i]->common.job.id);
             while (i-- > 0) {
-                aio_context_acquire(job_context(jobs[i]));
+                lm_aio_context_acquire(job_context(jobs[i]));
                 jobs[i]->kind->unfinish(jobs[i]);
-                aio_context_release(job_context(jobs[i]));
+                lm_aio_context_release(job_context(jobs[i]));
             }
             return ret;
         }
@@ -836,9 +888,9 @@ static void group_end_jobs(CopyJob **jobs, size_t n, bool pivot)
         Job *job = &jobs[i]->common.job;
 
         /* Writes from now on are the new disk's (or the source's) alone */
-        aio_context_acquire(job_context(jobs[i]));
+        lm_aio_context_acquire(job_context(jobs[i]));
         remove_write_handler(jobs[i]);
-        aio_context_release(job_context(jobs[i]));
+        lm_aio_context_release(job_context(jobs[i]));
         jobs[i]->finished_by_group = true;
         WITH_JOB_LOCK_GUARD() {
             Error *local_err = NULL;

@@ -21,8 +21,7 @@
 #ifndef LIVEMERGE_COPY_JOB_H
 #define LIVEMERGE_COPY_JOB_H
 
-#include "block/block_int.h"
-#include "block/blockjob_int.h"
+#include "qemu-compat.h"
 #include "qapi/qapi-types-block-core.h"
 #include "qemu/units.h"
 
@@ -123,9 +122,10 @@ struct CopyJob {
 
 /*
  * The BlockJobDriver of a kind whose state type is @state (embedding
- * CopyJob first) and whose QEMU job type is @type
+ * CopyJob first) and whose QEMU job type is @type; more members may
+ * follow (LM_MIRROR_JOB_CALLBACKS)
  */
-#define COPY_JOB_DRIVER(state, type) {                                  \
+#define COPY_JOB_DRIVER(state, type, ...) {                             \
     .job_driver = {                                                     \
         .instance_size  = sizeof(state),                                \
         .job_type       = (type),                                       \
@@ -141,6 +141,7 @@ struct CopyJob {
         .clean          = copy_job_clean,                               \
     },                                                                  \
     .drained_poll       = copy_job_drained_poll,                        \
+    __VA_ARGS__                                                         \
 }
 
 /*
@@ -157,8 +158,9 @@ CopyJob *copy_job_start(const CopyJobKind *kind, const BlockJobDriver *drv,
  * Hold @bs for the job: QEMU's permission errors then name the job.
  * Returns the link, which the job may do I/O through.
  */
-BdrvChild *copy_job_hold(CopyJob *s, const char *name, BlockDriverState *bs,
-                         uint64_t perm, uint64_t shared, Error **errp);
+BdrvChild * GRAPH_WRLOCK copy_job_hold(CopyJob *s, const char *name,
+                                       BlockDriverState *bs, uint64_t perm,
+                                       uint64_t shared, Error **errp);
 
 /* Freeze the backing chain from @top down to @base for the job's life */
 int copy_job_freeze_chain(CopyJob *s, BlockDriverState *top,
@@ -182,6 +184,17 @@ bool copy_job_set_guest_impact(CopyJob *s, int guest_impact, Error **errp);
  */
 int copy_job_group_end(CopyJob **jobs, size_t n, bool pivot,
                        int64_t fail_after, Error **errp);
+
+/*
+ * QEMU's two copy modes as block-job-change and query-block-jobs (10.0)
+ * see a mirror-type job: is every guest write blocked until it reached
+ * both sides (write-blocking, also where adaptive turned into it)?
+ */
+bool copy_job_write_blocking(CopyJob *s);
+/* From now on every guest write reaches both sides (no way back) */
+void copy_job_set_write_blocking(CopyJob *s);
+/* READY, and every guest write reaches both sides: actively synced */
+bool copy_job_actively_synced(CopyJob *s);
 
 /* The BlockJobDriver callbacks (through COPY_JOB_DRIVER) */
 int coroutine_fn copy_job_run(Job *job, Error **errp);

@@ -12,7 +12,7 @@
  */
 
 #include "qemu/osdep.h"
-#include "block/block_int.h"
+#include "qemu-compat.h"
 #include "qemu/atomic.h"
 #include "qemu/module.h"
 #include "qapi/error.h"
@@ -102,16 +102,17 @@ static void livemerge_child_perm(BlockDriverState *bs, BdrvChild *c,
     }
 }
 
-static int64_t livemerge_getlength(BlockDriverState *bs)
+static int64_t coroutine_fn GRAPH_RDLOCK
+livemerge_co_getlength(BlockDriverState *bs)
 {
     /* No child yet (being opened) or any more (being dropped) */
     if (!bs->file) {
         return 0;
     }
-    return bdrv_getlength(bs->file->bs);
+    return bdrv_co_getlength(bs->file->bs);
 }
 
-static int coroutine_fn livemerge_co_preadv_part(BlockDriverState *bs,
+static int coroutine_fn GRAPH_RDLOCK livemerge_co_preadv_part(BlockDriverState *bs,
                                                  int64_t offset,
                                                  int64_t bytes,
                                                  QEMUIOVector *qiov,
@@ -129,7 +130,7 @@ static int coroutine_fn livemerge_co_preadv_part(BlockDriverState *bs,
                                           qiov_offset, flags));
 }
 
-int coroutine_fn livemerge_filter_co_write_child(BlockDriverState *bs,
+int coroutine_fn GRAPH_RDLOCK livemerge_filter_co_write_child(BlockDriverState *bs,
                                                  LivemergeRequestKind kind,
                                                  int64_t offset, int64_t bytes,
                                                  QEMUIOVector *qiov,
@@ -152,7 +153,7 @@ int coroutine_fn livemerge_filter_co_write_child(BlockDriverState *bs,
     }
 }
 
-static int coroutine_fn livemerge_co_write(BlockDriverState *bs,
+static int coroutine_fn GRAPH_RDLOCK livemerge_co_write(BlockDriverState *bs,
                                            LivemergeRequestKind kind,
                                            int64_t offset, int64_t bytes,
                                            QEMUIOVector *qiov,
@@ -178,7 +179,7 @@ static int coroutine_fn livemerge_co_write(BlockDriverState *bs,
     return count_done(bs, kind, started, ret);
 }
 
-static int coroutine_fn livemerge_co_pwritev_part(BlockDriverState *bs,
+static int coroutine_fn GRAPH_RDLOCK livemerge_co_pwritev_part(BlockDriverState *bs,
                                                   int64_t offset,
                                                   int64_t bytes,
                                                   QEMUIOVector *qiov,
@@ -189,7 +190,7 @@ static int coroutine_fn livemerge_co_pwritev_part(BlockDriverState *bs,
                               qiov_offset, flags);
 }
 
-static int coroutine_fn livemerge_co_pwrite_zeroes(BlockDriverState *bs,
+static int coroutine_fn GRAPH_RDLOCK livemerge_co_pwrite_zeroes(BlockDriverState *bs,
                                                    int64_t offset,
                                                    int64_t bytes,
                                                    BdrvRequestFlags flags)
@@ -198,14 +199,14 @@ static int coroutine_fn livemerge_co_pwrite_zeroes(BlockDriverState *bs,
                               NULL, 0, flags);
 }
 
-static int coroutine_fn livemerge_co_pdiscard(BlockDriverState *bs,
+static int coroutine_fn GRAPH_RDLOCK livemerge_co_pdiscard(BlockDriverState *bs,
                                               int64_t offset, int64_t bytes)
 {
     return livemerge_co_write(bs, LIVEMERGE_REQ_DISCARD, offset, bytes,
                               NULL, 0, 0);
 }
 
-static int coroutine_fn livemerge_co_flush(BlockDriverState *bs)
+static int coroutine_fn GRAPH_RDLOCK livemerge_co_flush(BlockDriverState *bs)
 {
     if (!bs->file) {
         return -ENOMEDIUM;
@@ -215,7 +216,7 @@ static int coroutine_fn livemerge_co_flush(BlockDriverState *bs)
                       bdrv_co_flush(bs->file->bs));
 }
 
-static int coroutine_fn livemerge_co_truncate(BlockDriverState *bs,
+static int coroutine_fn GRAPH_RDLOCK livemerge_co_truncate(BlockDriverState *bs,
                                               int64_t offset, bool exact,
                                               PreallocMode prealloc,
                                               BdrvRequestFlags flags,
@@ -237,7 +238,7 @@ BlockDriver bdrv_livemerge = {
     .bdrv_close                 = livemerge_close,
     .bdrv_child_perm            = livemerge_child_perm,
 
-    .bdrv_getlength             = livemerge_getlength,
+    LM_DRIVER_LENGTH_CALLBACK(livemerge_co_getlength),
 
     .bdrv_co_preadv_part        = livemerge_co_preadv_part,
     .bdrv_co_pwritev_part       = livemerge_co_pwritev_part,
@@ -246,7 +247,6 @@ BlockDriver bdrv_livemerge = {
     .bdrv_co_flush              = livemerge_co_flush,
     .bdrv_co_truncate           = livemerge_co_truncate,
 
-    .has_variable_length        = true,
     .is_filter                  = true,
 };
 
@@ -295,7 +295,7 @@ const char *livemerge_filter_owner(BlockDriverState *bs)
     return s->owner;
 }
 
-int livemerge_filter_set_share_write(BlockDriverState *bs, bool share,
+int GRAPH_RDLOCK livemerge_filter_set_share_write(BlockDriverState *bs, bool share,
                                      Error **errp)
 {
     BDRVLivemergeState *s = bs->opaque;

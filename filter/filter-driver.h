@@ -9,7 +9,7 @@
 #ifndef LIVEMERGE_FILTER_DRIVER_H
 #define LIVEMERGE_FILTER_DRIVER_H
 
-#include "block/block_int.h"
+#include "qemu-compat.h"
 
 typedef enum LivemergeRequestKind {
     LIVEMERGE_REQ_READ,
@@ -37,7 +37,7 @@ typedef struct LivemergeCounter {
  * copy loop.
  */
 typedef struct LivemergeWriteHandler {
-    int coroutine_fn (*co_write)(void *opaque, LivemergeRequestKind kind,
+    int coroutine_fn GRAPH_RDLOCK_PTR (*co_write)(void *opaque, LivemergeRequestKind kind,
                                  int64_t offset, int64_t bytes,
                                  QEMUIOVector *qiov, size_t qiov_offset,
                                  BdrvRequestFlags flags);
@@ -70,11 +70,11 @@ const char *livemerge_filter_owner(BlockDriverState *bs);
  * Let the child's chain be written by others while a job writes a node
  * below (the base of a commit).
  */
-int livemerge_filter_set_share_write(BlockDriverState *bs, bool share,
+int GRAPH_RDLOCK livemerge_filter_set_share_write(BlockDriverState *bs, bool share,
                                      Error **errp);
 
 /* Write straight to the filtered child; what a write handler calls */
-int coroutine_fn livemerge_filter_co_write_child(BlockDriverState *bs,
+int coroutine_fn GRAPH_RDLOCK livemerge_filter_co_write_child(BlockDriverState *bs,
                                                  LivemergeRequestKind kind,
                                                  int64_t offset, int64_t bytes,
                                                  QEMUIOVector *qiov,

@@ -7,17 +7,19 @@
  *
  * bdrv_insert_node() would pull an iothread export's subtree into the main
  * loop, so the filter is opened bare, moved into the AioContext of the
- * node it goes above, and only then linked in, under drain.
+ * node it goes above, and only then linked in: under the graph write lock,
+ * with both nodes drained (QEMU 10.0 asserts both; a drain reaches a
+ * node's parents, not its children).
  */
 
 #include "qemu/osdep.h"
-#include "block/block_int.h"
+#include "qemu-compat.h"
 #include "qapi/error.h"
 
 #include "filter-driver.h"
 #include "filter-graph.h"
 
-BlockDriverState *livemerge_filter_above(BlockDriverState *bs)
+BlockDriverState * GRAPH_RDLOCK livemerge_filter_above(BlockDriverState *bs)
 {
     BdrvChild *parent;
 
@@ -60,28 +62,30 @@ BlockDriverState *livemerge_filter_insert(BlockDriverState *bs,
         }
     }
 
-    aio_context_acquire(ctx);
+    lm_aio_context_acquire(ctx);
     bdrv_drained_begin(bs);
+    bdrv_drained_begin(filter);
 
     /* bdrv_attach_child() takes this reference over, even on failure */
     bdrv_ref(bs);
+    bdrv_graph_wrlock();
     child = bdrv_attach_child(filter, bs, "file", &child_of_bds,
                               BDRV_CHILD_FILTERED | BDRV_CHILD_PRIMARY, errp);
-    if (!child) {
+    if (child) {
+        filter->total_sectors = bs->total_sectors;
+        ret = bdrv_replace_node(bs, filter, errp);
+    } else {
         ret = -EINVAL;
-        goto out;
     }
-    filter->total_sectors = bs->total_sectors;
+    bdrv_graph_wrunlock();
 
-    ret = bdrv_replace_node(bs, filter, errp);
-
-out:
+    bdrv_drained_end(filter);
     bdrv_drained_end(bs);
     if (ret < 0) {
         bdrv_unref(filter);
         filter = NULL;
     }
-    aio_context_release(ctx);
+    lm_aio_context_release(ctx);
     return filter;
 }
 
@@ -99,14 +103,15 @@ int livemerge_filter_remove(BlockDriverState *filter, Error **errp)
                    livemerge_filter_owner(filter));
         return -EBUSY;
     }
-    aio_context_acquire(ctx);
+    lm_aio_context_acquire(ctx);
     /* Keep the filter while its parents move away from it */
     bdrv_ref(filter);
     bdrv_drained_begin(filter);
+    /* Drains the child and takes the graph write lock itself */
     ret = bdrv_drop_filter(filter, errp);
     bdrv_drained_end(filter);
     bdrv_unref(filter);
-    aio_context_release(ctx);
+    lm_aio_context_release(ctx);
     return ret;
 }
 
@@ -122,19 +127,19 @@ int livemerge_graph_move_to_context(BlockDriverState *bs, AioContext *ctx,
         return 0;
     }
     /* bdrv_try_change_aio_context() wants the node's old context held */
-    aio_context_acquire(old_ctx);
+    lm_aio_context_acquire(old_ctx);
     ret = bdrv_try_change_aio_context(bs, ctx, NULL, errp);
-    aio_context_release(old_ctx);
+    lm_aio_context_release(old_ctx);
     return ret;
 }
 
-BlockDriverState *livemerge_chain_next(BlockDriverState *bs)
+BlockDriverState * GRAPH_RDLOCK livemerge_chain_next(BlockDriverState *bs)
 {
     return bdrv_backing_chain_next(bs);
 }
 
-bool livemerge_chain_below_contains(BlockDriverState *top,
-                                    BlockDriverState *bs)
+bool GRAPH_RDLOCK livemerge_chain_below_contains(BlockDriverState *top,
+                                                 BlockDriverState *bs)
 {
     for (BlockDriverState *it = livemerge_chain_next(top); it;
          it = livemerge_chain_next(it)) {
@@ -145,7 +150,7 @@ bool livemerge_chain_below_contains(BlockDriverState *top,
     return false;
 }
 
-BlockDriverState *livemerge_chain_bottom(BlockDriverState *bs)
+BlockDriverState * GRAPH_RDLOCK livemerge_chain_bottom(BlockDriverState *bs)
 {
     BlockDriverState *next;
 
@@ -155,7 +160,7 @@ BlockDriverState *livemerge_chain_bottom(BlockDriverState *bs)
     return bs;
 }
 
-BlockDriverState *livemerge_overlay_of(BlockDriverState *bs)
+BlockDriverState * GRAPH_RDLOCK livemerge_overlay_of(BlockDriverState *bs)
 {
     BdrvChild *parent;
 
@@ -171,7 +176,7 @@ BlockDriverState *livemerge_overlay_of(BlockDriverState *bs)
  * A user of @from that must not follow it: a job's own link, or a node of
  * @to's chain (moving it would make a loop)
  */
-static bool stays_on_node(BdrvChild *c, BlockDriverState *to)
+static bool GRAPH_RDLOCK stays_on_node(BdrvChild *c, BlockDriverState *to)
 {
     BlockDriverState *parent;
 
@@ -194,11 +199,14 @@ int livemerge_graph_pivot(BlockDriverState *from, BlockDriverState *to,
     GLOBAL_STATE_CODE();
 
     *pivot = (LivemergePivot) { .from = from, .to = to };
+    bdrv_graph_rdlock_main_loop();
     QLIST_FOREACH(c, &from->parents, next_parent) {
         if (!stays_on_node(c, to)) {
             users = g_slist_prepend(users, c);
         }
     }
+    bdrv_graph_rdunlock_main_loop();
+    /* Each move drains both nodes and takes the graph write lock itself */
     for (GSList *l = users; l; l = l->next) {
         if (bdrv_replace_child_bs(l->data, to, errp) < 0) {
             livemerge_graph_pivot_undo(pivot);
@@ -226,7 +234,7 @@ void livemerge_graph_pivot_clear(LivemergePivot *pivot)
 int livemerge_graph_drop_layers(BlockDriverState *top, BlockDriverState *base,
                                 const char *backing_file, Error **errp)
 {
-    int ret = bdrv_drop_intermediate(top, base, backing_file);
+    int ret = lm_drop_intermediate(top, base, backing_file);
 
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not drop the layers from '%s' "

@@ -15,10 +15,10 @@
 #ifndef LIVEMERGE_FILTER_GRAPH_H
 #define LIVEMERGE_FILTER_GRAPH_H
 
-#include "block/block_int.h"
+#include "qemu-compat.h"
 
 /* The livemerge filter directly above @bs, or NULL */
-BlockDriverState *livemerge_filter_above(BlockDriverState *bs);
+BlockDriverState * GRAPH_RDLOCK livemerge_filter_above(BlockDriverState *bs);
 
 /*
  * Insert a new livemerge filter named @filter_node_name (NULL: an implicit
@@ -49,14 +49,14 @@ int livemerge_graph_move_to_context(BlockDriverState *bs, AioContext *ctx,
                                     Error **errp);
 
 /* The next image below @bs (filters skipped), NULL at the bottom */
-BlockDriverState *livemerge_chain_next(BlockDriverState *bs);
+BlockDriverState * GRAPH_RDLOCK livemerge_chain_next(BlockDriverState *bs);
 /* @bs is in the backing chain of @top, @top excluded */
-bool livemerge_chain_below_contains(BlockDriverState *top,
+bool GRAPH_RDLOCK livemerge_chain_below_contains(BlockDriverState *top,
                                     BlockDriverState *bs);
 /* The last image of @bs's backing chain (@bs itself if it has none) */
-BlockDriverState *livemerge_chain_bottom(BlockDriverState *bs);
+BlockDriverState * GRAPH_RDLOCK livemerge_chain_bottom(BlockDriverState *bs);
 /* The image whose backing file @bs is, or NULL */
-BlockDriverState *livemerge_overlay_of(BlockDriverState *bs);
+BlockDriverState * GRAPH_RDLOCK livemerge_overlay_of(BlockDriverState *bs);
 
 /* The users of a node moved onto another one, to be moved back */
 typedef struct LivemergePivot {

@@ -16,7 +16,7 @@
  */
 
 #include "qemu/osdep.h"
-#include "block/block_int.h"
+#include "qemu-compat.h"
 #include "qapi/error.h"
 #include "qemu/error-report.h"
 
@@ -40,7 +40,7 @@ static MirrorJob *to_mirror_job(CopyJob *s)
 }
 
 /* The source's layers against changes, the source and target for I/O */
-static int hold_nodes(MirrorJob *m, Error **errp)
+static int GRAPH_WRLOCK hold_nodes(MirrorJob *m, Error **errp)
 {
     CopyJob *s = &m->core;
 
@@ -105,6 +105,7 @@ static int64_t mirror_setup(CopyJob *s, CopyEngineConfig *cfg, Error **errp)
 {
     MirrorJob *m = to_mirror_job(s);
     int64_t length = bdrv_getlength(s->active);
+    bool has_backing;
     int ret;
 
     if (length < 0) {
@@ -112,7 +113,9 @@ static int64_t mirror_setup(CopyJob *s, CopyEngineConfig *cfg, Error **errp)
                          bdrv_get_node_name(s->active));
         return length;
     }
+    bdrv_graph_wrlock();
     ret = hold_nodes(m, errp);
+    bdrv_graph_wrunlock();
     if (ret < 0) {
         return ret;
     }
@@ -121,7 +124,10 @@ static int64_t mirror_setup(CopyJob *s, CopyEngineConfig *cfg, Error **errp)
         if (ret < 0) {
             return ret;
         }
-        if (!m->target->backing && link_backing(m, errp) < 0) {
+        bdrv_graph_rdlock_main_loop();
+        has_backing = m->target->backing != NULL;
+        bdrv_graph_rdunlock_main_loop();
+        if (!has_backing && link_backing(m, errp) < 0) {
             return -EPERM;
         }
     }
@@ -186,7 +192,7 @@ static const CopyJobKind mirror_kind = {
 };
 
 static const BlockJobDriver mirror_job_driver =
-    COPY_JOB_DRIVER(MirrorJob, JOB_TYPE_MIRROR);
+    COPY_JOB_DRIVER(MirrorJob, JOB_TYPE_MIRROR, LM_MIRROR_JOB_CALLBACKS);
 
 static void mirror_init(CopyJob *s, void *opaque)
 {
@@ -209,11 +215,13 @@ static bool nodes_are_free(const MirrorJobOptions *o, Error **errp)
     AioContext *ctx = bdrv_get_aio_context(o->common.active);
     bool free;
 
-    aio_context_acquire(ctx);
+    lm_aio_context_acquire(ctx);
+    bdrv_graph_rdlock_main_loop();
     free = !bdrv_op_is_blocked(o->common.active, BLOCK_OP_TYPE_MIRROR_SOURCE,
                                errp) &&
            !bdrv_op_is_blocked(o->target, BLOCK_OP_TYPE_MIRROR_TARGET, errp);
-    aio_context_release(ctx);
+    bdrv_graph_rdunlock_main_loop();
+    lm_aio_context_release(ctx);
     return free;
 }
 

@@ -16,7 +16,7 @@
 #ifndef LIVEMERGE_PACING_H
 #define LIVEMERGE_PACING_H
 
-#include "block/block_int.h"
+#include "qemu-compat.h"
 
 #include "copy-engine.h"
 

@@ -15,7 +15,7 @@
 #include "qapi/qapi-types-block-core.h"
 #include "qapi/qapi-types-block-export.h"
 #include "qapi/qapi-types-job.h"
-#include "qapi/qmp/dispatch.h"
+#include "qemu-compat.h"
 #include "monitor/monitor-internal.h"
 
 #include "qmp-commands.h"

@@ -10,7 +10,7 @@
 
 #include <sys/stat.h>
 
-#include "block/block_int.h"
+#include "qemu-compat.h"
 #include "qapi/compat-policy.h"
 #include "qapi/error.h"
 #include "qapi/qapi-visit-block-core.h"
@@ -149,7 +149,8 @@ static bool check_job_id(const char *job_id, Error **errp)
     return true;
 }
 
-static bool check_no_filter_above(const char *device, BlockDriverState *bs,
+static bool GRAPH_RDLOCK check_no_filter_above(const char *device,
+                                               BlockDriverState *bs,
                                   Error **errp)
 {
     BlockDriverState *filter = livemerge_filter_above(bs);
@@ -172,7 +173,7 @@ static bool check_no_filter_above(const char *device, BlockDriverState *bs,
 }
 
 /* The image node that holds @bs as its file (a protocol node), or NULL */
-static BlockDriverState *image_above(BlockDriverState *bs)
+static BlockDriverState * GRAPH_RDLOCK image_above(BlockDriverState *bs)
 {
     BdrvChild *parent;
 
@@ -192,7 +193,8 @@ static BlockDriverState *image_above(BlockDriverState *bs)
 }
 
 /* The active layer of the disk @device names (its node, or that layer) */
-static BlockDriverState *find_active_layer(const char *device, Error **errp)
+static BlockDriverState * GRAPH_RDLOCK find_active_layer(const char *device,
+                                                         Error **errp)
 {
     BlockDriverState *bs = livemerge_qmp_find_node("device", device, errp);
     BlockDriverState *active, *overlay;
@@ -225,7 +227,8 @@ static BlockDriverState *find_active_layer(const char *device, Error **errp)
     return active;
 }
 
-bool livemerge_qmp_job_options(const LivemergeJobArgs *a, CopyJobOptions *o,
+bool GRAPH_RDLOCK livemerge_qmp_job_options(const LivemergeJobArgs *a,
+                                            CopyJobOptions *o,
                                Error **errp)
 {
     *o = (CopyJobOptions) {
@@ -272,7 +275,7 @@ bool livemerge_qmp_job_options(const LivemergeJobArgs *a, CopyJobOptions *o,
 #define QCOW2_MAX_BACKING_FILE 1023
 
 /* The node that holds @bs's data in a local file, or NULL */
-static const char *local_file_of(BlockDriverState *bs)
+static const char * GRAPH_RDLOCK local_file_of(BlockDriverState *bs)
 {
     while (bs->file) {
         bs = bs->file->bs;
@@ -290,7 +293,7 @@ static bool same_file(const char *a, const char *b)
 }
 
 /* Resolved as QEMU resolves it, relative to the overlay's directory */
-bool livemerge_qmp_check_backing_file(const char *str,
+bool GRAPH_RDLOCK livemerge_qmp_check_backing_file(const char *str,
                                       BlockDriverState *overlay,
                                       BlockDriverState *base, Error **errp)
 {

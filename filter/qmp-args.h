@@ -19,7 +19,7 @@
 #define LIVEMERGE_QMP_ARGS_H
 
 #include "qapi/qapi-types-block-core.h"
-#include "qapi/qmp/qdict.h"
+#include "qemu-compat.h"
 
 #include "copy-job.h"
 
@@ -125,14 +125,15 @@ typedef struct LivemergeCopyArgs {
  * livemerge filter above it, the filter name can be created, the speed is
  * not negative.  Defaults for everything else.
  */
-bool livemerge_qmp_job_options(const LivemergeJobArgs *a, CopyJobOptions *o,
+bool GRAPH_RDLOCK livemerge_qmp_job_options(const LivemergeJobArgs *a,
+                                            CopyJobOptions *o,
                                Error **errp);
 /*
  * A backing-file string must make @overlay reopen backed by @base: it is
  * written into the overlay's header as is, and a string that does not
  * lead to @base loses data or leaves an image that cannot be opened.
  */
-bool livemerge_qmp_check_backing_file(const char *str,
+bool GRAPH_RDLOCK livemerge_qmp_check_backing_file(const char *str,
                                       BlockDriverState *overlay,
                                       BlockDriverState *base, Error **errp);
 

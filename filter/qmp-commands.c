@@ -7,7 +7,7 @@
  */
 
 #include "qemu/osdep.h"
-#include "qapi/qmp/dispatch.h"
+#include "qemu-compat.h"
 #include "monitor/monitor-internal.h"
 
 #include "qmp-commands.h"

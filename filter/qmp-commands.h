@@ -9,7 +9,7 @@
 #ifndef LIVEMERGE_QMP_COMMANDS_H
 #define LIVEMERGE_QMP_COMMANDS_H
 
-#include "qapi/qmp/dispatch.h"
+#include "qemu-compat.h"
 
 /* Look up the livemerge filter @name given as argument @arg */
 BlockDriverState *livemerge_qmp_find_filter(const char *arg, const char *name,

@@ -10,7 +10,7 @@
  */
 
 #include "qemu/osdep.h"
-#include "block/block_int.h"
+#include "qemu-compat.h"
 #include "qapi/error.h"
 
 #include "commit-job.h"
@@ -39,7 +39,7 @@ static const LivemergeArgSpec commit_args[] = {
     LM_ARG_OPTIONAL(LM_ARG_ON_ERROR, CommitArgs, , on_error, "on-error"),
 };
 
-static bool resolve_top(const CommitArgs *a, CommitJobOptions *o,
+static bool GRAPH_RDLOCK resolve_top(const CommitArgs *a, CommitJobOptions *o,
                         Error **errp)
 {
     BlockDriverState *active = o->common.active;
@@ -62,7 +62,7 @@ static bool resolve_top(const CommitArgs *a, CommitJobOptions *o,
     return true;
 }
 
-static bool resolve_base(const CommitArgs *a, CommitJobOptions *o,
+static bool GRAPH_RDLOCK resolve_base(const CommitArgs *a, CommitJobOptions *o,
                          Error **errp)
 {
     if (!a->has_base_node) {
@@ -95,7 +95,7 @@ static bool resolve_base(const CommitArgs *a, CommitJobOptions *o,
     return true;
 }
 
-static bool check_backing_file(const CommitArgs *a, CommitJobOptions *o,
+static bool GRAPH_RDLOCK check_backing_file(const CommitArgs *a, CommitJobOptions *o,
                                Error **errp)
 {
     if (!a->has_backing_file) {
@@ -116,20 +116,21 @@ static bool check_backing_file(const CommitArgs *a, CommitJobOptions *o,
 static void qmp_livemerge_commit(const CommitArgs *a, Error **errp)
 {
     CommitJobOptions o = { .backing_file = NULL };
+    bool ok;
 
-    if (!livemerge_qmp_job_options(&a->job, &o.common, errp) ||
-        !livemerge_qmp_copy_options(&a->copy, &o.common, errp)) {
-        return;
-    }
-    if (a->has_on_error) {
+    bdrv_graph_rdlock_main_loop();
+    ok = livemerge_qmp_job_options(&a->job, &o.common, errp) &&
+         livemerge_qmp_copy_options(&a->copy, &o.common, errp);
+    if (ok && a->has_on_error) {
         o.common.on_source_error = a->on_error;
         o.common.on_target_error = a->on_error;
     }
-    if (!resolve_top(a, &o, errp) || !resolve_base(a, &o, errp) ||
-        !check_backing_file(a, &o, errp)) {
-        return;
+    ok = ok && resolve_top(a, &o, errp) && resolve_base(a, &o, errp) &&
+         check_backing_file(a, &o, errp);
+    bdrv_graph_rdunlock_main_loop();
+    if (ok) {
+        livemerge_commit_start(&o, errp);
     }
-    livemerge_commit_start(&o, errp);
 }
 
 void qmp_marshal_livemerge_commit(QDict *args, QObject **ret, Error **errp)

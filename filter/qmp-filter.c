@@ -9,9 +9,8 @@
  */
 
 #include "qemu/osdep.h"
-#include "block/block_int.h"
+#include "qemu-compat.h"
 #include "qapi/error.h"
-#include "qapi/qmp/qdict.h"
 
 #include "filter-driver.h"
 #include "filter-graph.h"
@@ -48,35 +47,48 @@ static const LivemergeArgSpec filter_name_args[] = {
                     "filter-node-name"),
 };
 
-static void qmp_livemerge_insert_filter(const char *node,
-                                        const char *filter_node_name,
-                                        Error **errp)
+/* May a filter go above @bs (named @node)? */
+static bool GRAPH_RDLOCK may_filter(BlockDriverState *bs, const char *node,
+                                    Error **errp)
 {
-    BlockDriverState *bs, *above, *filter;
-    AioContext *ctx;
+    BlockDriverState *above;
 
-    bs = livemerge_qmp_find_node("node", node, errp);
-    if (!bs) {
-        return;
-    }
     if (livemerge_is_filter(bs)) {
         error_setg(errp, "Parameter 'node': '%s' is itself a livemerge filter",
                    node);
-        return;
+        return false;
     }
     above = livemerge_filter_above(bs);
     if (above) {
         error_setg(errp, "Parameter 'node': '%s' already has the livemerge "
                    "filter '%s' above it", node, bdrv_get_node_name(above));
-        return;
+        return false;
     }
     if (QLIST_EMPTY(&bs->parents)) {
         error_setg(errp, "Parameter 'node': '%s' has no parent (no export or "
                    "node uses it), so there is nothing to filter", node);
+        return false;
+    }
+    return true;
+}
+
+static void qmp_livemerge_insert_filter(const char *node,
+                                        const char *filter_node_name,
+                                        Error **errp)
+{
+    BlockDriverState *bs, *filter;
+    AioContext *ctx;
+    bool ok;
+
+    bs = livemerge_qmp_find_node("node", node, errp);
+    if (!bs) {
         return;
     }
-    if (!livemerge_qmp_check_new_node_name("filter-node-name",
-                                           filter_node_name, errp)) {
+    bdrv_graph_rdlock_main_loop();
+    ok = may_filter(bs, node, errp);
+    bdrv_graph_rdunlock_main_loop();
+    if (!ok || !livemerge_qmp_check_new_node_name("filter-node-name",
+                                                  filter_node_name, errp)) {
         return;
     }
     filter = livemerge_filter_insert(bs, filter_node_name, errp);
@@ -86,9 +98,9 @@ static void qmp_livemerge_insert_filter(const char *node,
     }
     /* From now on the filter belongs to the parents it has taken over */
     ctx = bdrv_get_aio_context(filter);
-    aio_context_acquire(ctx);
+    lm_aio_context_acquire(ctx);
     bdrv_unref(filter);
-    aio_context_release(ctx);
+    lm_aio_context_release(ctx);
 }
 
 void qmp_marshal_livemerge_insert_filter(QDict *args, QObject **ret,
@@ -137,6 +149,7 @@ static QDict *qmp_livemerge_query_filter(const char *filter_node_name,
     BlockDriverState *filter;
     QDict *info;
 
+    GRAPH_RDLOCK_GUARD_MAINLOOP();
     filter = livemerge_qmp_find_filter("filter-node-name", filter_node_name,
                                        errp);
     if (!filter) {

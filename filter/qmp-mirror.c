@@ -10,7 +10,7 @@
  */
 
 #include "qemu/osdep.h"
-#include "block/block_int.h"
+#include "qemu-compat.h"
 #include "qapi/error.h"
 
 #include "filter-driver.h"
@@ -41,7 +41,7 @@ static const LivemergeArgSpec mirror_args[] = {
 };
 
 /* A target nobody else uses, of the source's size, outside its chain */
-static bool check_target(const MirrorArgs *a, MirrorJobOptions *o,
+static bool GRAPH_RDLOCK check_target(const MirrorArgs *a, MirrorJobOptions *o,
                          Error **errp)
 {
     BlockDriverState *active = o->common.active;
@@ -80,7 +80,7 @@ static bool check_target(const MirrorArgs *a, MirrorJobOptions *o,
 
 /* "top": copy what is above the source's backing, onto which the target
  * will back; "full": everything */
-static bool resolve_sync(const MirrorArgs *a, MirrorJobOptions *o,
+static bool GRAPH_RDLOCK resolve_sync(const MirrorArgs *a, MirrorJobOptions *o,
                          Error **errp)
 {
     BlockDriverState *t = o->target;
@@ -118,23 +118,26 @@ static bool resolve_sync(const MirrorArgs *a, MirrorJobOptions *o,
 static void qmp_livemerge_mirror(const MirrorArgs *a, Error **errp)
 {
     MirrorJobOptions o = { .base = NULL };
+    bool ok;
 
-    if (!livemerge_qmp_job_options(&a->job, &o.common, errp) ||
-        !livemerge_qmp_copy_options(&a->copy, &o.common, errp)) {
-        return;
-    }
-    if (a->has_on_source_error) {
+    bdrv_graph_rdlock_main_loop();
+    ok = livemerge_qmp_job_options(&a->job, &o.common, errp) &&
+         livemerge_qmp_copy_options(&a->copy, &o.common, errp);
+    if (ok && a->has_on_source_error) {
         o.common.on_source_error = a->on_source_error;
     }
-    if (a->has_on_target_error) {
+    if (ok && a->has_on_target_error) {
         o.common.on_target_error = a->on_target_error;
     }
-    o.target = livemerge_qmp_find_node("target", a->target, errp);
-    if (!o.target || !check_target(a, &o, errp) ||
-        !resolve_sync(a, &o, errp)) {
-        return;
+    if (ok) {
+        o.target = livemerge_qmp_find_node("target", a->target, errp);
+        ok = o.target && check_target(a, &o, errp) &&
+             resolve_sync(a, &o, errp);
     }
-    livemerge_mirror_start(&o, errp);
+    bdrv_graph_rdunlock_main_loop();
+    if (ok) {
+        livemerge_mirror_start(&o, errp);
+    }
 }
 
 void qmp_marshal_livemerge_mirror(QDict *args, QObject **ret, Error **errp)

@@ -10,7 +10,7 @@
  */
 
 #include "qemu/osdep.h"
-#include "block/block_int.h"
+#include "qemu-compat.h"
 #include "qapi/error.h"
 
 #include "qmp-args.h"
@@ -34,7 +34,7 @@ static const LivemergeArgSpec stream_args[] = {
     LM_ARG_OPTIONAL(LM_ARG_ON_ERROR, StreamArgs, , on_error, "on-error"),
 };
 
-static bool resolve_base(const StreamArgs *a, StreamJobOptions *o,
+static bool GRAPH_RDLOCK resolve_base(const StreamArgs *a, StreamJobOptions *o,
                          Error **errp)
 {
     BlockDriverState *active = o->common.active;
@@ -60,7 +60,7 @@ static bool resolve_base(const StreamArgs *a, StreamJobOptions *o,
     return true;
 }
 
-static bool check_backing_file(const StreamArgs *a, StreamJobOptions *o,
+static bool GRAPH_RDLOCK check_backing_file(const StreamArgs *a, StreamJobOptions *o,
                                Error **errp)
 {
     if (!a->has_backing_file) {
@@ -80,18 +80,19 @@ static bool check_backing_file(const StreamArgs *a, StreamJobOptions *o,
 static void qmp_livemerge_stream(const StreamArgs *a, Error **errp)
 {
     StreamJobOptions o = { .base = NULL };
+    bool ok;
 
-    if (!livemerge_qmp_job_options(&a->job, &o.common, errp)) {
-        return;
-    }
-    if (a->has_on_error) {
+    bdrv_graph_rdlock_main_loop();
+    ok = livemerge_qmp_job_options(&a->job, &o.common, errp);
+    if (ok && a->has_on_error) {
         o.common.on_source_error = a->on_error;
         o.common.on_target_error = a->on_error;
     }
-    if (!resolve_base(a, &o, errp) || !check_backing_file(a, &o, errp)) {
-        return;
+    ok = ok && resolve_base(a, &o, errp) && check_backing_file(a, &o, errp);
+    bdrv_graph_rdunlock_main_loop();
+    if (ok) {
+        livemerge_stream_start(&o, errp);
     }
-    livemerge_stream_start(&o, errp);
 }
 
 void qmp_marshal_livemerge_stream(QDict *args, QObject **ret, Error **errp)

@@ -15,7 +15,7 @@
  */
 
 #include "qemu/osdep.h"
-#include "block/block_int.h"
+#include "qemu-compat.h"
 #include "qapi/error.h"
 
 #include "stream-job.h"
@@ -32,7 +32,7 @@ static StreamJob *to_stream_job(CopyJob *s)
 }
 
 /* The active layer for copy-on-read, the pulled layers against changes */
-static int hold_chain(StreamJob *st, Error **errp)
+static int GRAPH_WRLOCK hold_chain(StreamJob *st, Error **errp)
 {
     CopyJob *s = &st->core;
 
@@ -55,6 +55,7 @@ static int64_t stream_setup(CopyJob *s, CopyEngineConfig *cfg, Error **errp)
 {
     StreamJob *st = to_stream_job(s);
     int64_t length = bdrv_getlength(s->active);
+    BlockDriverState *view_top;
     int ret;
 
     if (length < 0) {
@@ -62,7 +63,9 @@ static int64_t stream_setup(CopyJob *s, CopyEngineConfig *cfg, Error **errp)
                          bdrv_get_node_name(s->active));
         return length;
     }
+    bdrv_graph_wrlock();
     ret = hold_chain(st, errp);
+    bdrv_graph_wrunlock();
     if (ret < 0) {
         return ret;
     }
@@ -70,9 +73,12 @@ static int64_t stream_setup(CopyJob *s, CopyEngineConfig *cfg, Error **errp)
     if (ret < 0) {
         return ret;
     }
+    bdrv_graph_rdlock_main_loop();
+    view_top = livemerge_chain_next(s->active);
+    bdrv_graph_rdunlock_main_loop();
     *cfg = (CopyEngineConfig) {
         .method = COPY_ON_READ,
-        .view_top = livemerge_chain_next(s->active),
+        .view_top = view_top,
         .base = st->base,
         .dest = s->dest,
         .granularity = copy_job_cluster_granularity(s->active),
@@ -127,12 +133,14 @@ static bool chain_is_free(const StreamJobOptions *o, Error **errp)
     AioContext *ctx = bdrv_get_aio_context(o->common.active);
     bool free = true;
 
-    aio_context_acquire(ctx);
+    lm_aio_context_acquire(ctx);
+    bdrv_graph_rdlock_main_loop();
     for (BlockDriverState *it = o->common.active; free && it != o->base;
          it = livemerge_chain_next(it)) {
         free = !bdrv_op_is_blocked(it, BLOCK_OP_TYPE_STREAM, errp);
     }
-    aio_context_release(ctx);
+    bdrv_graph_rdunlock_main_loop();
+    lm_aio_context_release(ctx);
     return free;
 }
 

@@ -7,7 +7,7 @@
  */
 
 #include "qemu/osdep.h"
-#include "block/block_int.h"
+#include "qemu-compat.h"
 #include "block/dirty-bitmap.h"
 #include "qemu/atomic.h"
 
@@ -35,7 +35,7 @@ static void tracked_node_clear(gpointer data)
     bdrv_unref(n->bs);
 }
 
-WriteTracker *write_tracker_new(BlockDriverState *top, BlockDriverState *base,
+WriteTracker * GRAPH_RDLOCK write_tracker_new(BlockDriverState *top, BlockDriverState *base,
                                 int64_t granularity, Error **errp)
 {
     WriteTracker *t = g_new0(WriteTracker, 1);

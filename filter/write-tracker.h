@@ -25,7 +25,7 @@
 #ifndef LIVEMERGE_WRITE_TRACKER_H
 #define LIVEMERGE_WRITE_TRACKER_H
 
-#include "block/block_int.h"
+#include "qemu-compat.h"
 
 typedef struct WriteTracker WriteTracker;
 
@@ -33,7 +33,7 @@ typedef struct WriteTracker WriteTracker;
  * Track writes to @top and every image below it, down to but excluding
  * @base (NULL: the whole chain), at @granularity.
  */
-WriteTracker *write_tracker_new(BlockDriverState *top, BlockDriverState *base,
+WriteTracker * GRAPH_RDLOCK write_tracker_new(BlockDriverState *top, BlockDriverState *base,
                                 int64_t granularity, Error **errp);
 void write_tracker_free(WriteTracker *t);
 

@@ -91,7 +91,10 @@ static void livemerge(const char *socket, const char *const *args)
     g_autoptr(GError) err = NULL;
     int status;
 
-    g_ptr_array_add(argv, (gpointer)LIVEMERGE_CLI);
+    const char *cli = g_getenv("LIVEMERGE_CLI");
+
+    /* The package test runs the installed CLI */
+    g_ptr_array_add(argv, (gpointer)(cli && *cli ? cli : LIVEMERGE_CLI));
     for (guint i = 0; args[i]; i++) {
         g_autofree char *q = g_shell_quote(args[i]);
 

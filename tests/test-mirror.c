@@ -287,6 +287,16 @@ static void verify_image(Disk *d, const char *path, const char *fmt)
     lm_test_guest_disconnect(d->guest);
 }
 
+/* Through the export, then offline: the target holds the disk alone */
+static void verify_pivoted(Disk *d)
+{
+    commit_verify(d->guest);
+    lm_test_guest_disconnect(d->guest);
+    lm_test_qsd_stop(d->qsd);
+    check_images(d);
+    verify_image(d, d->target_path, target_fmt(d->target));
+}
+
 /* The guest goes on a little on whatever it now uses, then stops */
 static void finish_load(Disk *d)
 {
@@ -393,14 +403,74 @@ static void test_top_unbacked_partial_write(void)
     assert_completed(ev);
     d.pivoted = TRUE;
     commit_assert_export_chain(d.qmp, pivoted_chain(d.target));
-    commit_verify(d.guest);
-    lm_test_guest_disconnect(d.guest);
-    lm_test_qsd_stop(d.qsd);
-    check_images(&d);
-    verify_image(&d, d.target_path, "qcow2");
+    verify_pivoted(&d);
     disk_free(&d);
 }
 
+/* QEMU's block-job-change and actively-synced (from QEMU 8.2 on) */
+
+static gboolean actively_synced(Disk *d)
+{
+    g_autoptr(JsonObject) job = commit_query_block_job(d->qmp, "m");
+
+    g_assert_nonnull(job);
+    g_assert_cmpstr(json_object_get_string_member(job, "type"), ==, "mirror");
+    g_assert_true(json_object_has_member(job, "actively-synced"));
+    return json_object_get_boolean_member(job, "actively-synced");
+}
+
+/*
+ * A background mirror under a writing guest changed to write-blocking
+ * with the standard command: it converges, reports actively-synced once
+ * READY, refuses the way back as QEMU's mirror does, and pivots with
+ * every byte in place
+ */
+static void test_change(void)
+{
+    g_autoptr(JsonObject) ev = NULL;
+    Disk d = {};
+
+    if (!disk_setup(&d, TGT_FULL_QCOW2) ||
+        !commit_require_command(d.qmp, "block-job-change")) {
+        disk_free(&d);
+        return;
+    }
+    disk_add_target(&d);
+    start_load(&d, LOAD_RANDOM_4K);
+    start_mirror(&d, "background", 0);
+    g_assert_false(actively_synced(&d));
+
+    commit_assert_refusal(d.qmp, "block-job-change",
+                          "{\"id\": \"m\", \"type\": \"commit\"}",
+                          "Parameter 'type': job 'm' is a mirror job, not "
+                          "commit", NULL, NULL);
+    commit_qmp_ok(d.qmp, "block-job-change", "{\"id\": \"m\", \"type\":"
+                  " \"mirror\", \"copy-mode\": \"write-blocking\"}");
+    /* Under the same load, write-blocking converges */
+    ev = wait_event(&d, "BLOCK_JOB_READY");
+    g_assert_true(actively_synced(&d));
+    commit_assert_refusal(d.qmp, "block-job-change",
+                          "{\"id\": \"m\", \"type\": \"mirror\","
+                          " \"copy-mode\": \"background\"}",
+                          "Change to copy mode 'background' is not "
+                          "implemented", NULL, NULL);
+    /* Asking for the mode it has is no change */
+    commit_qmp_ok(d.qmp, "block-job-change", "{\"id\": \"m\", \"type\":"
+                  " \"mirror\", \"copy-mode\": \"write-blocking\"}");
+
+    commit_qmp_ok(d.qmp, "block-job-complete", "{\"device\": \"m\"}");
+    json_object_unref(ev);
+    ev = wait_event(&d, "BLOCK_JOB_COMPLETED");
+    assert_completed(ev);
+    commit_assert_export_chain(d.qmp, pivoted_chain(d.target));
+    d.pivoted = TRUE;
+    commit_assert_no_jobs(d.qmp);
+    finish_load(&d);
+    verify_pivoted(&d);
+    disk_free(&d);
+}
+
+/* ------------------------------------------------------------------ */
 /* A target that held other data */
 
 static void test_reuse(gconstpointer data)
@@ -503,11 +573,7 @@ static void test_pivot_every_user(void)
                           &err);
     g_assert_no_error(err);
     commit_write(d.guest, 24 * MiB, 2 * MiB);
-    commit_verify(d.guest);
-    lm_test_guest_disconnect(d.guest);
-    lm_test_qsd_stop(d.qsd);
-    check_images(&d);
-    verify_image(&d, d.target_path, "qcow2");
+    verify_pivoted(&d);
     disk_free(&d);
 }
 
@@ -675,11 +741,7 @@ static void test_manual_finalize(void)
     commit_chain_assert_nodes(d.chain, target_nodes);
     d.pivoted = TRUE;
 
-    commit_verify(d.guest);
-    lm_test_guest_disconnect(d.guest);
-    lm_test_qsd_stop(d.qsd);
-    check_images(&d);
-    verify_image(&d, d.target_path, "qcow2");
+    verify_pivoted(&d);
     disk_free(&d);
 }
 
@@ -726,6 +788,7 @@ int main(int argc, char **argv)
         *rc = (RaceCase) { mode_names[m], 0 };
         g_test_add_data_func_full(path, rc, test_race_zeroes, g_free);
     }
+    g_test_add_func("/mirror/block-job-change", test_change);
     g_test_add_func("/mirror/control/manual-finalize", test_manual_finalize);
     g_test_add_func("/mirror/control/retry-same-target",
                     test_retry_same_target);

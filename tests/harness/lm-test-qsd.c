@@ -171,12 +171,15 @@ static gboolean qsd_spawn(LmTestQsd *qsd, LmTestQsdFlags flags,
     g_autoptr(GSubprocessLauncher) launcher = NULL;
     g_autoptr(GError) local_err = NULL;
     const char *qsd_bin = g_getenv("QSD");
+    /* The package test runs the installed launcher */
+    const char *launcher_path = g_getenv("LIVEMERGE_LAUNCHER");
     gint64 deadline;
     int log_fd;
 
     g_ptr_array_add(argv, g_strdup((flags & LM_TEST_QSD_NO_PLUGIN)
                                    ? (qsd_bin ? qsd_bin : LIVEMERGE_QSD)
-                                   : LIVEMERGE_LAUNCHER));
+                                   : (launcher_path && *launcher_path
+                                      ? launcher_path : LIVEMERGE_LAUNCHER)));
     /*
      * wait=on: the daemon waits for our connection before it goes on.
      * With wait=off the stock daemon, about once in a thousand starts,

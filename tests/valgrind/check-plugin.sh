@@ -44,8 +44,11 @@ done
 # in QEMU's code as in ours, and are not counted.
 daemons=$(ls "$logs" | wc -l)
 plugin_records=$(awk '
+    # The objects of the plugin, or its sources where there is debug info; not
+    # just "livemerge": a daemon unpacked into /var/cache/livemerge has it
+    # in every frame
     function plugin_frame(line) {
-        return line ~ /livemerge|copy-engine|commit-job|copy-job|stream-job|mirror-job|job-group|pacing|qmp-args|qmp-stream|qmp-mirror|qmp-group|write-tracker|filter-driver|filter-graph|dirty-map|qmp-commit|qmp-filter|qmp-commands|load-guard|plugin\.c/
+        return line ~ /livemerge(-core)?\.so\)|[( ](copy-engine|commit-job|copy-job|stream-job|mirror-job|job-group|pacing|qmp-args|qmp-stream|qmp-mirror|qmp-group|qmp-job|write-tracker|filter-driver|filter-graph|dirty-map|qmp-commit|qmp-filter|qmp-commands|load-guard|plugin|qemu-compat)\.c:|: livemerge_/
     }
     /^==[0-9]+== *$/ {
         if ((leak && leak_is_plugin) || (heap && has_plugin))
@@ -61,7 +64,7 @@ plugin_records=$(awk '
         if (plugin_frame($0)) {
             has_plugin = 1
             if (!decided) { leak_is_plugin = 1; decided = 1 }
-        } else if ($0 ~ /in \/usr\/bin\/qemu-storage-daemon/) {
+        } else if ($0 ~ /\/usr\/bin\/qemu-storage-daemon\)?$/) {
             decided = 1
         }
     }' "$logs"/*.log)
