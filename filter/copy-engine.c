@@ -515,7 +515,7 @@ static int coroutine_fn GRAPH_RDLOCK write_dest(CopyEngine *e, LivemergeRequestK
  * every other successful one counts.  A discard not reported as ours
  * would make the write tracker copy everything written meanwhile again.
  */
-static bool discard_is_counted(BlockDriverState *bs)
+static bool GRAPH_RDLOCK discard_is_counted(BlockDriverState *bs)
 {
     return (bs->open_flags & BDRV_O_UNMAP) && bs->drv &&
            (bs->drv->bdrv_co_pdiscard || bs->drv->bdrv_aio_pdiscard);
