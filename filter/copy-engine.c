@@ -199,11 +199,20 @@ int64_t coroutine_fn copy_engine_mark_allocated(CopyEngine *e,
     if (offset >= e->length) {
         return e->length;
     }
+    if (e->cfg.method == COPY_ON_READ) {
+        /* What the destination holds itself is never pulled */
+        ret = bdrv_is_allocated(e->cfg.dest->bs, offset, bytes, &n);
+        if (ret != 0) {
+            return ret < 0 ? ret : offset + n;
+        }
+        bytes = n;
+    }
     ret = bdrv_is_allocated_above(top, e->cfg.base, false, offset, bytes, &n);
     if (ret < 0) {
         return ret;
     }
-    if (ret) {
+    /* Unallocated ranges read as zeroes, which the destination must too */
+    if (ret || e->cfg.zero_unallocated) {
         qemu_co_mutex_lock(&e->lock);
         dirty_map_set(&e->dirty, offset, n);
         qemu_co_mutex_unlock(&e->lock);

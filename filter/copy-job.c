@@ -713,15 +713,38 @@ static bool group_check(CopyJob **jobs, size_t n, Error **errp)
     return true;
 }
 
-/* Drain every job's chain together, and bring every destination in sync */
+static AioContext *job_context(CopyJob *s)
+{
+    return s->common.job.aio_context;
+}
+
+static void group_drain_begin(CopyJob **jobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        aio_context_acquire(job_context(jobs[i]));
+        drain_begin(jobs[i]);
+        aio_context_release(job_context(jobs[i]));
+    }
+}
+
+static void group_drain_end(CopyJob **jobs, size_t n)
+{
+    for (size_t i = n; i-- > 0;) {
+        aio_context_acquire(job_context(jobs[i]));
+        drain_end(jobs[i]);
+        aio_context_release(job_context(jobs[i]));
+    }
+}
+
+/*
+ * With every job's chain drained together, bring every destination in
+ * sync: the copies of all jobs run at once
+ */
 static int group_sync(CopyJob **jobs, size_t n, Error **errp)
 {
     g_autofree FinalSync *f = g_new0(FinalSync, n);
     int ret = 0;
 
-    for (size_t i = 0; i < n; i++) {
-        drain_begin(jobs[i]);
-    }
     for (size_t i = 0; i < n; i++) {
         final_sync_start(jobs[i], &f[i]);
     }
@@ -745,20 +768,22 @@ static int group_pivot(CopyJob **jobs, size_t n, int64_t fail_after,
                        Error **errp)
 {
     for (size_t i = 0; i < n; i++) {
-        bool injected = (int64_t)i == fail_after;
-        int ret;
+        int ret = -EIO;
 
-        if (injected) {
+        if ((int64_t)i == fail_after) {
             error_setg(errp, "failure injected by x-fail-after");
-            ret = -EIO;
         } else {
+            aio_context_acquire(job_context(jobs[i]));
             ret = jobs[i]->kind->finish(jobs[i], errp);
+            aio_context_release(job_context(jobs[i]));
         }
         if (ret < 0) {
             error_prepend(errp, "The job '%s' could not pivot, so no job did: ",
                           jobs[i]->common.job.id);
             while (i-- > 0) {
+                aio_context_acquire(job_context(jobs[i]));
                 jobs[i]->kind->unfinish(jobs[i]);
+                aio_context_release(job_context(jobs[i]));
             }
             return ret;
         }
@@ -773,13 +798,21 @@ static void group_end_jobs(CopyJob **jobs, size_t n, bool pivot)
         Job *job = &jobs[i]->common.job;
 
         /* Writes from now on are the new disk's (or the source's) alone */
+        aio_context_acquire(job_context(jobs[i]));
         remove_write_handler(jobs[i]);
+        aio_context_release(job_context(jobs[i]));
         jobs[i]->finished_by_group = true;
         WITH_JOB_LOCK_GUARD() {
+            Error *local_err = NULL;
+
+            /* Allowed in READY and in STANDBY (a drained READY job) */
             if (pivot) {
-                job_complete_locked(job, &error_abort);
+                job_complete_locked(job, &local_err);
             } else {
-                job_user_cancel_locked(job, false, &error_abort);
+                job_user_cancel_locked(job, false, &local_err);
+            }
+            if (local_err) {
+                error_report_err(local_err);
             }
         }
     }
@@ -795,6 +828,7 @@ int copy_job_group_end(CopyJob **jobs, size_t n, bool pivot,
     if (!group_check(jobs, n, errp)) {
         return -EINVAL;
     }
+    group_drain_begin(jobs, n);
     ret = group_sync(jobs, n, errp);
     if (ret == 0 && pivot) {
         ret = group_pivot(jobs, n, fail_after, errp);
@@ -802,8 +836,6 @@ int copy_job_group_end(CopyJob **jobs, size_t n, bool pivot,
     if (ret == 0) {
         group_end_jobs(jobs, n, pivot);
     }
-    for (size_t i = n; i-- > 0;) {
-        drain_end(jobs[i]);
-    }
+    group_drain_end(jobs, n);
     return ret;
 }

@@ -7,7 +7,7 @@
  *
  * Guest first: while the guest does I/O the engine keeps one small copy
  * in flight, and after each the job pauses as long as that copy took, so
- * copying has the disk at most half the time (docs/commit-engine.rst has
+ * copying has the disk at most half the time (docs/job-core.rst has
  * the reasons; bench/results/ the measurements).
  */
 

@@ -93,6 +93,20 @@ BlockDriverState *livemerge_qmp_find_node(const char *arg, const char *name,
     return bs;
 }
 
+BlockDriverState *livemerge_qmp_find_base_node(const char *name, Error **errp)
+{
+    BlockDriverState *bs = livemerge_qmp_find_node("base-node", name, errp);
+
+    if (bs && bs->drv && bs->drv->is_filter) {
+        error_setg(errp, "Parameter 'base-node': '%s' is a %s filter node, "
+                   "not an image; the job would drop it from the chain: "
+                   "give the image below it as base-node", name,
+                   bs->drv->format_name);
+        return NULL;
+    }
+    return bs;
+}
+
 bool livemerge_qmp_check_new_node_name(const char *arg, const char *name,
                                        Error **errp)
 {

@@ -60,6 +60,13 @@ BlockDriverState *livemerge_qmp_find_node(const char *arg, const char *name,
                                           Error **errp);
 
 /*
+ * The base-node @name: an image, not a filter (a job ending on a filter
+ * as its base would drop it from the chain)
+ */
+BlockDriverState *livemerge_qmp_find_base_node(const char *name,
+                                               Error **errp);
+
+/*
  * Check @name, given as argument @arg, for a node that is about to be
  * created: well-formed, not too long, not taken.
  */

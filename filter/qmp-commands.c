@@ -20,6 +20,10 @@ static const struct {
     { "livemerge-remove-filter", qmp_marshal_livemerge_remove_filter },
     { "livemerge-query-filter", qmp_marshal_livemerge_query_filter },
     { "livemerge-commit", qmp_marshal_livemerge_commit },
+    { "livemerge-stream", qmp_marshal_livemerge_stream },
+    { "livemerge-mirror", qmp_marshal_livemerge_mirror },
+    { "livemerge-complete", qmp_marshal_livemerge_complete },
+    { "livemerge-cancel", qmp_marshal_livemerge_cancel },
 };
 
 void livemerge_qmp_register_commands(void)

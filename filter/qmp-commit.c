@@ -39,25 +39,6 @@ static const LivemergeArgSpec commit_args[] = {
     LM_ARG_OPTIONAL(LM_ARG_ON_ERROR, CommitArgs, , on_error, "on-error"),
 };
 
-/*
- * A filter as the base would be dropped from the chain along with the
- * committed layers (the image above top would back onto what is below
- * the filter): refused rather than done silently.
- */
-static BlockDriverState *find_base_node(const char *name, Error **errp)
-{
-    BlockDriverState *bs = livemerge_qmp_find_node("base-node", name, errp);
-
-    if (bs && bs->drv && bs->drv->is_filter) {
-        error_setg(errp, "Parameter 'base-node': '%s' is a %s filter node, "
-                   "not an image; a commit into it would drop it from the "
-                   "chain: give the image below it as base-node", name,
-                   bs->drv->format_name);
-        return NULL;
-    }
-    return bs;
-}
-
 static bool resolve_top(const CommitArgs *a, CommitJobOptions *o,
                         Error **errp)
 {
@@ -95,7 +76,7 @@ static bool resolve_base(const CommitArgs *a, CommitJobOptions *o,
         }
         return true;
     }
-    o->base = find_base_node(a->base_node, errp);
+    o->base = livemerge_qmp_find_base_node(a->base_node, errp);
     if (!o->base) {
         return false;
     }

@@ -357,7 +357,7 @@ void lm_test_qsd_kill(LmTestQsd *qsd, int signum)
     qsd_fail(qsd, "daemon %s after signal %d", status, signum);
 }
 
-static void remove_tree(const char *path)
+void lm_test_remove_tree(const char *path)
 {
     g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
     const char *name;
@@ -367,7 +367,7 @@ static void remove_tree(const char *path)
 
         if (g_file_test(child, G_FILE_TEST_IS_DIR) &&
             !g_file_test(child, G_FILE_TEST_IS_SYMLINK)) {
-            remove_tree(child);
+            lm_test_remove_tree(child);
         } else {
             g_unlink(child);
         }
@@ -396,7 +396,7 @@ void lm_test_qsd_free(LmTestQsd *qsd)
         if (qsd->keep_dir || g_getenv("LIVEMERGE_KEEP_TMP")) {
             g_test_message("keeping %s", qsd->dir);
         } else {
-            remove_tree(qsd->dir);
+            lm_test_remove_tree(qsd->dir);
         }
     }
     g_clear_pointer(&qsd->ctx, g_main_context_unref);

@@ -85,6 +85,9 @@ gboolean lm_test_qsd_export(LmTestQsd *qsd, const char *node_name,
                             const char *export_name, GError **error);
 const char *lm_test_qsd_nbd_socket(LmTestQsd *qsd);
 
+/* rm -r @path (no symlink is followed). */
+void lm_test_remove_tree(const char *path);
+
 G_END_DECLS
 
 #endif /* LM_TEST_QSD_H */
