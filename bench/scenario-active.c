@@ -146,7 +146,9 @@ static gboolean load_whole(guint li)
 static gboolean wanted(const Active *a, ActiveMethod m, guint li, int rep)
 {
     const BenchActiveSel *sel = a->sel;
-    gboolean new_rep = rep < a->b->sz.job_reps;
+    /* --quick: 7 and 8 under one load (the others take the same paths) */
+    gboolean new_rep = rep < a->b->sz.job_reps &&
+                       (!a->b->quick || li == LOAD_4K_WHOLE);
     gboolean mirror_job = new_rep && sel->mirror_job &&
                           (li == LOAD_4K || li == LOAD_4K_WHOLE) &&
                           (is_mirror(m) || m == AM_NO_JOB);
@@ -161,9 +163,8 @@ static gboolean wanted(const Active *a, ActiveMethod m, guint li, int rep)
     }
     return mirror_job ||
            (new_rep && sel->whole &&
-                       (m == AM_LM_ADAPTIVE || m == AM_LM_MIRROR ||
-                           m == AM_NO_JOB || m == AM_QEMU_COMMIT ||
-                           m == AM_QEMU_MIRROR));
+            (m == AM_LM_ADAPTIVE || m == AM_LM_MIRROR || m == AM_NO_JOB ||
+             m == AM_QEMU_COMMIT || m == AM_QEMU_MIRROR));
 }
 
 static const char *daemon_kind(Bench *b, ActiveMethod m)
@@ -1007,16 +1008,38 @@ static void job_row(Active *a, ActiveMethod m, guint li, ActiveMethod rival)
         c_p50, c_p99, q_ready, q_lost, q_p99, NULL });
 }
 
-/* Scenarios 7 and 8: one table per load of @lis, a work-lost plot */
+/* Whether a job of @rows ran under load @li (--quick skips loads) */
+static gboolean load_has_jobs(Active *a, const ActiveMethod *rows,
+                              guint n_rows, guint li)
+{
+    for (guint r = 0; r < n_rows; r++) {
+        BenchSummary s;
+
+        g_free(cell(a, rows[r], loads[li].name, "status", 0, &s));
+        if (rows[r] != AM_NO_JOB && s.runs) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+/* Scenarios 7 and 8: one table per load of @all_lis that ran, a plot of
+ * the guest work lost */
 static void job_tables(Active *a, const char *title, const char *intro,
                        const ActiveMethod *rows, guint n_rows,
-                       const guint *lis, guint n_lis, ActiveMethod rival,
-                       const char *plot_name)
+                       const guint *all_lis, guint n_all_lis,
+                       ActiveMethod rival, const char *plot_name)
 {
     Bench *b = a->b;
     ActiveMethod drawn[AM__MAX];
-    guint n_drawn = 0;
+    guint lis[N_LOADS];
+    guint n_drawn = 0, n_lis = 0;
 
+    for (guint l = 0; l < n_all_lis; l++) {
+        if (load_has_jobs(a, rows, n_rows, all_lis[l])) {
+            lis[n_lis++] = all_lis[l];
+        }
+    }
     bench_md(b, "\n## %s\n\n%s\n", title, intro);
     for (guint l = 0; l < n_lis; l++) {
         bench_md(b, "\n### guest: %s%s\n", loads[lis[l]].name,
