@@ -477,6 +477,14 @@ static int finish_job_command(LmQmp *qmp, LmStarted *started,
     } else {
         code = wait_job(qmp, started, label, ending, result);
     }
+    if (code == EXIT_OK && opt_wait && !delete_after) {
+        g_autoptr(GError) err = NULL;
+
+        /* The job succeeded: a node that cannot be closed is only noted */
+        if (!lm_close_left_layers(qmp, started, &err)) {
+            g_printerr("livemerge: warning: %s\n", err->message);
+        }
+    }
     if (code == EXIT_OK && delete_after) {
         g_autoptr(GPtrArray) removed = g_ptr_array_new_with_free_func(g_free);
         g_autoptr(GError) err = NULL;
@@ -788,9 +796,21 @@ static int blockjob_info(LmQmp *qmp, const char *disk)
     return EXIT_OK;
 }
 
+/* After a pivot: close the nodes that left @disk's chain since @before */
+static void close_left_since(LmQmp *qmp, const char *disk, LmChain *before)
+{
+    g_autoptr(GError) err = NULL;
+
+    /* The pivot happened: a node that cannot be closed is only noted */
+    if (before && !lm_close_left_since(qmp, disk, before, &err)) {
+        g_printerr("livemerge: warning: %s\n", err->message);
+    }
+}
+
 static int blockjob_abort(LmQmp *qmp, const char *disk)
 {
     g_autoptr(GError) err = NULL;
+    g_autoptr(LmChain) before = lm_chain_read(qmp, disk, NULL);
     g_autofree char *job_id = lm_disk_job_abort(qmp, disk, opt_pivot, &err);
     g_autoptr(LmJob) job = NULL;
 
@@ -802,6 +822,9 @@ static int blockjob_abort(LmQmp *qmp, const char *disk)
         if (!lm_job_wait(job, LM_JOB_COMPLETED, 0, NULL, NULL, &err) &&
             !g_error_matches(err, LM_ERROR, LM_ERROR_JOB_CANCELLED)) {
             return fail(err);
+        }
+        if (opt_pivot) {
+            close_left_since(qmp, disk, before);
         }
     }
     if (opt_json) {
@@ -827,8 +850,14 @@ static int blockjob_abort(LmQmp *qmp, const char *disk)
 static int blockjob_group_pivot(LmQmp *qmp, const char *const *disks)
 {
     g_autoptr(GError) err = NULL;
-    g_autoptr(GPtrArray) job_ids = lm_group_pivot(qmp, disks, &err);
+    g_autoptr(GPtrArray) before = g_ptr_array_new_with_free_func(
+        (GDestroyNotify)lm_chain_free);
+    g_autoptr(GPtrArray) job_ids = NULL;
 
+    for (guint i = 0; disks[i]; i++) {
+        g_ptr_array_add(before, lm_chain_read(qmp, disks[i], NULL));
+    }
+    job_ids = lm_group_pivot(qmp, disks, &err);
     if (!job_ids) {
         return fail(err);
     }
@@ -838,6 +867,7 @@ static int blockjob_group_pivot(LmQmp *qmp, const char *const *disks)
         if (!lm_job_wait(job, LM_JOB_COMPLETED, 0, NULL, NULL, &err)) {
             return fail(err);
         }
+        close_left_since(qmp, disks[i], before->pdata[i]);
     }
     if (opt_json) {
         printf("{\"pivoted\": %u}\n", job_ids->len);

@@ -264,6 +264,11 @@ static gboolean query_job(LmJob *job, GError **error)
     return TRUE;
 }
 
+gboolean lm_job_take_events(LmJob *job, int timeout_ms, GError **error)
+{
+    return take_events(job, timeout_ms, error);
+}
+
 gboolean lm_job_refresh(LmJob *job, GError **error)
 {
     if (!take_events(job, 0, error)) {

@@ -65,6 +65,12 @@ void lm_job_set_poll_interval(LmJob *job, int interval_ms);
 typedef void (*LmJobEventFunc)(LmJob *job, JsonObject *event, gpointer data);
 void lm_job_set_event_func(LmJob *job, LmJobEventFunc func, gpointer data);
 
+/*
+ * Take in the job's events that arrived, waiting up to @timeout_ms for
+ * the first (0: only what is there); no query.  A timeout is no error.
+ */
+gboolean lm_job_take_events(LmJob *job, int timeout_ms, GError **error);
+
 /* Take in the events that arrived, then query-block-jobs. */
 gboolean lm_job_refresh(LmJob *job, GError **error);
 const LmJobInfo *lm_job_info(LmJob *job);

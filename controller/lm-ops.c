@@ -597,26 +597,78 @@ GPtrArray *lm_group_pivot(LmQmp *qmp, const char *const *disks,
     return g_steal_pointer(&job_ids);
 }
 
+/* The layers of @started that are no longer in @disk's chain */
+static GPtrArray *left_layers(LmQmp *qmp, LmStarted *started, GError **error)
+{
+    g_autoptr(LmChain) chain = lm_chain_read(qmp, started->disk, error);
+    GPtrArray *left;
+
+    if (!chain) {
+        return NULL;
+    }
+    left = g_ptr_array_new();
+    for (guint i = 0; i < started->leaving->len; i++) {
+        LmLayer *layer = started->leaving->pdata[i];
+
+        /* Still (or again) in the chain: not ours to close */
+        if (!lm_chain_find(chain, layer->node_name, 0) &&
+            !lm_chain_find_file(chain, layer->filename)) {
+            g_ptr_array_add(left, layer);
+        }
+    }
+    return left;
+}
+
+static gboolean close_layer(LmQmp *qmp, LmStarted *started, LmLayer *layer,
+                            GError **error)
+{
+    if (!lm_node_del_if_named(qmp, layer->node_name, error) ||
+        !lm_node_del_if_named(qmp, layer->file_node_name, error)) {
+        g_prefix_error(error, "disk '%s': removing node of '%s': ",
+                       started->disk, layer->filename);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean lm_close_left_layers(LmQmp *qmp, LmStarted *started,
+                              GError **error)
+{
+    g_autoptr(GPtrArray) left = left_layers(qmp, started, error);
+
+    if (!left) {
+        return FALSE;
+    }
+    for (guint i = 0; i < left->len; i++) {
+        if (!close_layer(qmp, started, left->pdata[i], error)) {
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+gboolean lm_close_left_since(LmQmp *qmp, const char *disk, LmChain *before,
+                             GError **error)
+{
+    g_autoptr(LmStarted) s = started_new("", disk);
+
+    note_leaving(s, before, 0, before->layers->len);
+    return lm_close_left_layers(qmp, s, error);
+}
+
 gboolean lm_delete_left_layers(LmQmp *qmp, LmStarted *started,
                                GPtrArray *removed, GError **error)
 {
-    g_autoptr(LmChain) chain = lm_chain_read(qmp, started->disk, error);
+    g_autoptr(GPtrArray) left = left_layers(qmp, started, error);
 
-    if (!chain) {
+    if (!left) {
         return FALSE;
     }
-    for (guint i = 0; i < started->leaving->len; i++) {
-        LmLayer *layer = started->leaving->pdata[i];
+    for (guint i = 0; i < left->len; i++) {
+        LmLayer *layer = left->pdata[i];
         gboolean open;
 
-        if (lm_chain_find(chain, layer->node_name, 0) ||
-            lm_chain_find_file(chain, layer->filename)) {
-            continue;  /* still (or again) in the chain: not ours to delete */
-        }
-        if (!lm_node_del_if_named(qmp, layer->node_name, error) ||
-            !lm_node_del_if_named(qmp, layer->file_node_name, error)) {
-            g_prefix_error(error, "disk '%s': removing node of '%s': ",
-                           started->disk, layer->filename);
+        if (!close_layer(qmp, started, layer, error)) {
             return FALSE;
         }
         if (!lm_file_open_in_daemon(qmp, layer->filename, &open, error)) {

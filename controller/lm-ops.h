@@ -125,9 +125,21 @@ gboolean lm_copy_release_target(LmQmp *qmp, LmStarted *started,
                                 GError **error);
 
 /*
- * After a commit ended: blockdev-del the nodes that left @disk's chain
- * and remove their files, never one still open in the daemon or outside
- * the layers that left.  Fills @removed (nullable) with the file names.
+ * After a job ended: blockdev-del the nodes that left @disk's chain, as
+ * libvirt does (a node left open keeps its backing link, which blocks the
+ * next snapshot or job on that image).  Nodes still (or again) in the
+ * chain, and nodes something else still uses, stay.
+ */
+gboolean lm_close_left_layers(LmQmp *qmp, LmStarted *started,
+                              GError **error);
+/* The same for a job ended by another command: what left since @before */
+gboolean lm_close_left_since(LmQmp *qmp, const char *disk, LmChain *before,
+                             GError **error);
+
+/*
+ * After a commit ended: close the layers that left @disk's chain and
+ * remove their files, never one still open in the daemon or outside the
+ * layers that left.  Fills @removed (nullable) with the file names.
  */
 gboolean lm_delete_left_layers(LmQmp *qmp, LmStarted *started,
                                GPtrArray *removed, GError **error);

@@ -211,8 +211,15 @@ int64_t coroutine_fn copy_engine_mark_allocated(CopyEngine *e,
     if (ret < 0) {
         return ret;
     }
-    /* Unallocated ranges read as zeroes, which the destination must too */
-    if (ret || e->cfg.zero_unallocated) {
+    if (!ret && e->cfg.zero_unallocated) {
+        /* Reads as zeroes: only where the destination does not already */
+        ret = bdrv_block_status(e->cfg.dest->bs, offset, n, &n, NULL, NULL);
+        if (ret < 0) {
+            return ret;
+        }
+        ret = !(ret & BDRV_BLOCK_ZERO);
+    }
+    if (ret) {
         qemu_co_mutex_lock(&e->lock);
         dirty_map_set(&e->dirty, offset, n);
         qemu_co_mutex_unlock(&e->lock);
@@ -299,6 +306,37 @@ static int64_t coroutine_fn copy_extent(CopyEngine *e, int64_t offset,
     *is_read = false;
     ret = bdrv_co_pwritev(e->cfg.dest, offset, n, &qiov, 0);
     return ret < 0 ? ret : n;
+}
+
+/*
+ * Bring [offset, offset + bytes) in sync at once, in chunks, with the
+ * range lock held by the caller.  Returns 0 or a negative errno.
+ */
+static int coroutine_fn copy_range_now(CopyEngine *e, int64_t offset,
+                                       int64_t bytes)
+{
+    int64_t end = offset + bytes;
+    int64_t ret = 0;
+    bool is_read;
+    void *buf = NULL;
+
+    if (e->cfg.method == COPY_READ_WRITE) {
+        qemu_co_mutex_lock(&e->lock);
+        buf = take_buffer(e);
+        qemu_co_mutex_unlock(&e->lock);
+        if (!buf) {
+            return -ENOMEM;
+        }
+    }
+    while (ret >= 0 && offset < end) {
+        ret = copy_extent(e, offset, MIN(end - offset, e->cfg.max_chunk),
+                          buf, &is_read);
+        offset += MAX(ret, 0);
+    }
+    qemu_co_mutex_lock(&e->lock);
+    return_buffer(e, buf);
+    qemu_co_mutex_unlock(&e->lock);
+    return ret < 0 ? ret : 0;
 }
 
 static void coroutine_fn copy_op_co(void *opaque)
@@ -465,6 +503,18 @@ static int coroutine_fn write_dest(CopyEngine *e, LivemergeRequestKind kind,
  * The guest's write to the filter's child, which may be a node of the
  * source chain: its bitmap sees the write too, so it is reported as ours.
  */
+/*
+ * The block layer drops a discard to a node that does not take discards
+ * (no BDRV_O_UNMAP, no discard callback) before it counts as a write;
+ * every other successful one counts.  A discard not reported as ours
+ * would make the write tracker copy everything written meanwhile again.
+ */
+static bool discard_is_counted(BlockDriverState *bs)
+{
+    return (bs->open_flags & BDRV_O_UNMAP) && bs->drv &&
+           (bs->drv->bdrv_co_pdiscard || bs->drv->bdrv_aio_pdiscard);
+}
+
 static int coroutine_fn write_source(CopyEngine *e, LivemergeRequestKind kind,
                                      int64_t offset, int64_t bytes,
                                      QEMUIOVector *qiov, size_t qiov_offset,
@@ -475,8 +525,8 @@ static int coroutine_fn write_source(CopyEngine *e, LivemergeRequestKind kind,
 
     ret = livemerge_filter_co_write_child(filter, kind, offset, bytes, qiov,
                                           qiov_offset, flags);
-    /* The block layer may skip a discard without counting it */
-    if (kind != LIVEMERGE_REQ_DISCARD && filter->file) {
+    if (filter->file && (kind != LIVEMERGE_REQ_DISCARD ||
+                         discard_is_counted(filter->file->bs))) {
         write_tracker_note_own_write(e->outside_writes, filter->file->bs,
                                      ret);
     }
@@ -576,19 +626,25 @@ int coroutine_fn copy_engine_guest_write(void *opaque,
         /* wait for the copy or guest write that holds part of the range */
     }
     reqlist_init_req(&e->locked, &req, start, len);
-    /*
-     * A discard leaves the guest's view up to the source's driver: copy
-     * whatever it then reads rather than guessing.  A region that is
-     * dirty anyway is copied later; writing it twice gains nothing.
-     */
-    to_dest = e->write_blocking && kind != LIVEMERGE_REQ_DISCARD &&
+    /* A region that is dirty anyway is copied later: no need twice */
+    to_dest = e->write_blocking &&
               !dirty_map_all_dirty(&e->dirty, start, len);
     if (!to_dest) {
         e->dirtying_writes++;
     }
     qemu_co_mutex_unlock(&e->lock);
 
-    if (to_dest) {
+    if (to_dest && kind == LIVEMERGE_REQ_DISCARD) {
+        /*
+         * What a discard leaves the guest reading is up to the source's
+         * driver: the region is copied as it then reads, before the
+         * discard completes (dirtying it instead could keep a job under
+         * a speed limit from ever converging while the guest discards)
+         */
+        ret = write_source(e, kind, offset, bytes, NULL, 0, flags);
+        ret2 = ret < 0 ? 0 : copy_range_now(e, start, len);
+        mark_dirty = ret < 0 || ret2 < 0;
+    } else if (to_dest) {
         /* The range lock keeps copies out while both sides are written */
         ret = write_both(e, kind, offset, bytes, qiov, qiov_offset, flags,
                          &ret2);

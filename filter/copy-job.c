@@ -425,15 +425,26 @@ static void remove_write_handler(CopyJob *s)
     }
 }
 
-/* Take the job's own hold of the chain away before the graph changes */
-static void release_nodes(CopyJob *s)
+/* Before the graph changes: guest writes go straight on, chain unfrozen */
+static void release_chain(CopyJob *s)
 {
     remove_write_handler(s);
     if (s->chain_frozen) {
         bdrv_unfreeze_backing_chain(s->frozen_top, s->frozen_base);
         s->chain_frozen = false;
     }
-    /* Our own links to the nodes must not follow them */
+}
+
+/*
+ * The job's own links go.  A pivot (a kind with READY) moves the disk's
+ * users and leaves the job's links where they are, so they go after it:
+ * a destination that lost its last user would go back to the main loop's
+ * context, and a pivot onto a node of another context fails.  A change of
+ * backing links (the other kinds) goes after them: QEMU refuses to move a
+ * job's link along with the chain.
+ */
+static void drop_links(CopyJob *s)
+{
     s->source = NULL;
     s->dest = NULL;
     block_job_remove_all_bdrv(&s->common);
@@ -469,7 +480,10 @@ static int copy_job_exit(Job *job)
         ret = final_sync(s);
         finish = finish && ret == 0;
     }
-    release_nodes(s);
+    release_chain(s);
+    if (!s->goes_ready) {
+        drop_links(s);
+    }
     if (finish && !s->finished_by_group) {
         ret = s->kind->finish(s, &local_err);
         if (ret < 0) {
@@ -478,6 +492,7 @@ static int copy_job_exit(Job *job)
             error_report_err(local_err);
         }
     }
+    drop_links(s);
 
     livemerge_filter_set_owner(filter, NULL);
     livemerge_filter_remove(filter, &error_abort);
@@ -555,7 +570,8 @@ static int start_engine(CopyJob *s, const CopyJobOptions *o, Error **errp)
     if (!s->engine) {
         return -EINVAL;
     }
-    s->pacing = pacing_new(s->engine, s->filter, o->copy_mode);
+    s->pacing = pacing_new(s->engine, s->filter, o->copy_mode,
+                           o->guest_impact);
     return 0;
 }
 
@@ -678,6 +694,28 @@ CopyJob *copy_job_find(const char *arg, const char *job_id, Error **errp)
         }
     }
     return to_copy_job(job);
+}
+
+bool copy_job_set_guest_impact(CopyJob *s, int guest_impact, Error **errp)
+{
+    AioContext *ctx = s->common.job.aio_context;
+    bool ended;
+
+    WITH_JOB_LOCK_GUARD() {
+        ended = job_is_completed_locked(&s->common.job);
+    }
+    /* A job that has copied all it will (or never started) has no pacing */
+    if (ended || !s->pacing) {
+        error_setg(errp, "Parameter 'job-id': the job '%s' has ended",
+                   s->common.job.id);
+        return false;
+    }
+    /* The pacing policy is the job's: change it in the job's context */
+    aio_context_acquire(ctx);
+    pacing_set_guest_impact(s->pacing, guest_impact);
+    aio_context_release(ctx);
+    job_enter(&s->common.job);
+    return true;
 }
 
 /* ------------------------------------------------------------------ */

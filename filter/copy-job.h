@@ -51,6 +51,7 @@ typedef struct CopyJobOptions {
     const char *filter_node_name;   /* NULL: an implicit node */
     int64_t speed;
     LivemergeCopyMode copy_mode;
+    int guest_impact;               /* percent, see pacing.h */
     int64_t granularity;            /* 0: the kind's default */
     int64_t buf_size;
     int max_in_flight;
@@ -168,6 +169,9 @@ int64_t copy_job_cluster_granularity(BlockDriverState *dest);
 
 /* The livemerge job @job_id, or NULL (with an error naming @arg) */
 CopyJob *copy_job_find(const char *arg, const char *job_id, Error **errp);
+
+/* The share of the disk's time the job's copy may take, while it runs */
+bool copy_job_set_guest_impact(CopyJob *s, int guest_impact, Error **errp);
 
 /*
  * Groups (livemerge-complete, livemerge-cancel): every job is READY; all

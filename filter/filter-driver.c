@@ -36,13 +36,27 @@ const char *const livemerge_request_kind_name[LIVEMERGE_REQ__MAX] = {
     [LIVEMERGE_REQ_FLUSH] = "flush",
 };
 
-static void count_request(BlockDriverState *bs, LivemergeRequestKind kind,
-                          int64_t bytes)
+/* Returns when the request started, for count_done() */
+static int64_t count_request(BlockDriverState *bs, LivemergeRequestKind kind,
+                             int64_t bytes)
 {
     BDRVLivemergeState *s = bs->opaque;
 
     qatomic_inc(&s->counters[kind].requests);
     qatomic_add(&s->counters[kind].bytes, bytes);
+    return qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+}
+
+/* The guest's latency as the filter sees it: what pacing is judged by */
+static int count_done(BlockDriverState *bs, LivemergeRequestKind kind,
+                      int64_t started, int ret)
+{
+    BDRVLivemergeState *s = bs->opaque;
+
+    qatomic_inc(&s->counters[kind].completed);
+    qatomic_add(&s->counters[kind].latency_ns,
+                qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - started);
+    return ret;
 }
 
 /*
@@ -104,12 +118,15 @@ static int coroutine_fn livemerge_co_preadv_part(BlockDriverState *bs,
                                                  size_t qiov_offset,
                                                  BdrvRequestFlags flags)
 {
+    int64_t started;
+
     if (!bs->file) {
         return -ENOMEDIUM;
     }
-    count_request(bs, LIVEMERGE_REQ_READ, bytes);
-    return bdrv_co_preadv_part(bs->file, offset, bytes, qiov, qiov_offset,
-                               flags);
+    started = count_request(bs, LIVEMERGE_REQ_READ, bytes);
+    return count_done(bs, LIVEMERGE_REQ_READ, started,
+                      bdrv_co_preadv_part(bs->file, offset, bytes, qiov,
+                                          qiov_offset, flags));
 }
 
 int coroutine_fn livemerge_filter_co_write_child(BlockDriverState *bs,
@@ -143,18 +160,22 @@ static int coroutine_fn livemerge_co_write(BlockDriverState *bs,
                                            BdrvRequestFlags flags)
 {
     BDRVLivemergeState *s = bs->opaque;
+    int64_t started;
+    int ret;
 
     if (!bs->file) {
         return -ENOMEDIUM;
     }
-    count_request(bs, kind, bytes);
+    started = count_request(bs, kind, bytes);
     if (s->write_handler.co_write) {
-        return s->write_handler.co_write(s->write_handler.opaque, kind,
-                                         offset, bytes, qiov, qiov_offset,
-                                         flags);
+        ret = s->write_handler.co_write(s->write_handler.opaque, kind,
+                                        offset, bytes, qiov, qiov_offset,
+                                        flags);
+    } else {
+        ret = livemerge_filter_co_write_child(bs, kind, offset, bytes, qiov,
+                                              qiov_offset, flags);
     }
-    return livemerge_filter_co_write_child(bs, kind, offset, bytes, qiov,
-                                           qiov_offset, flags);
+    return count_done(bs, kind, started, ret);
 }
 
 static int coroutine_fn livemerge_co_pwritev_part(BlockDriverState *bs,
@@ -189,8 +210,9 @@ static int coroutine_fn livemerge_co_flush(BlockDriverState *bs)
     if (!bs->file) {
         return -ENOMEDIUM;
     }
-    count_request(bs, LIVEMERGE_REQ_FLUSH, 0);
-    return bdrv_co_flush(bs->file->bs);
+    return count_done(bs, LIVEMERGE_REQ_FLUSH,
+                      count_request(bs, LIVEMERGE_REQ_FLUSH, 0),
+                      bdrv_co_flush(bs->file->bs));
 }
 
 static int coroutine_fn livemerge_co_truncate(BlockDriverState *bs,
@@ -242,6 +264,8 @@ void livemerge_filter_get_counters(BlockDriverState *bs,
     for (int i = 0; i < LIVEMERGE_REQ__MAX; i++) {
         out[i].requests = qatomic_read(&s->counters[i].requests);
         out[i].bytes = qatomic_read(&s->counters[i].bytes);
+        out[i].completed = qatomic_read(&s->counters[i].completed);
+        out[i].latency_ns = qatomic_read(&s->counters[i].latency_ns);
     }
 }
 

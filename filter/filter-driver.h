@@ -23,8 +23,10 @@ typedef enum LivemergeRequestKind {
 extern const char *const livemerge_request_kind_name[LIVEMERGE_REQ__MAX];
 
 typedef struct LivemergeCounter {
-    uint64_t requests;
+    uint64_t requests;      /* started */
     uint64_t bytes;
+    uint64_t completed;
+    uint64_t latency_ns;    /* summed over the completed ones */
 } LivemergeCounter;
 
 /*

@@ -110,6 +110,24 @@ int livemerge_filter_remove(BlockDriverState *filter, Error **errp)
     return ret;
 }
 
+int livemerge_graph_move_to_context(BlockDriverState *bs, AioContext *ctx,
+                                    Error **errp)
+{
+    AioContext *old_ctx = bdrv_get_aio_context(bs);
+    int ret;
+
+    GLOBAL_STATE_CODE();
+
+    if (old_ctx == ctx) {
+        return 0;
+    }
+    /* bdrv_try_change_aio_context() wants the node's old context held */
+    aio_context_acquire(old_ctx);
+    ret = bdrv_try_change_aio_context(bs, ctx, NULL, errp);
+    aio_context_release(old_ctx);
+    return ret;
+}
+
 BlockDriverState *livemerge_chain_next(BlockDriverState *bs)
 {
     return bdrv_backing_chain_next(bs);

@@ -40,6 +40,14 @@ BlockDriverState *livemerge_filter_insert(BlockDriverState *bs,
  */
 int livemerge_filter_remove(BlockDriverState *filter, Error **errp);
 
+/*
+ * Move @bs (and what it drags along) into @ctx, where a job's other nodes
+ * are: nodes of different contexts cannot replace each other.  Called
+ * from the main loop without any AioContext lock held.
+ */
+int livemerge_graph_move_to_context(BlockDriverState *bs, AioContext *ctx,
+                                    Error **errp);
+
 /* The next image below @bs (filters skipped), NULL at the bottom */
 BlockDriverState *livemerge_chain_next(BlockDriverState *bs);
 /* @bs is in the backing chain of @top, @top excluded */

@@ -18,6 +18,7 @@
 #include "qemu/osdep.h"
 #include "block/block_int.h"
 #include "qapi/error.h"
+#include "qemu/error-report.h"
 
 #include "mirror-job.h"
 
@@ -26,8 +27,11 @@ typedef struct MirrorJob {
     BlockDriverState *target;
     BlockDriverState *base;
     LivemergePivot pivot;
-    /* The pivot linked the target to the base (it had no backing) */
+    /* The job linked the target to the base (it had no backing) */
     bool linked_backing;
+    /* ... and wrote the base into the target's header (it named none) */
+    bool wrote_header;
+    bool pivoted;
 } MirrorJob;
 
 static MirrorJob *to_mirror_job(CopyJob *s)
@@ -57,6 +61,46 @@ static int hold_nodes(MirrorJob *m, Error **errp)
     return s->dest ? 0 : -EPERM;
 }
 
+/*
+ * sync "top" onto a target without a backing node: it backs onto the
+ * source's backing from the start, in the graph and, where its header
+ * names none, in the header (else it would lose that data when
+ * reopened).  From the start, not at the pivot: a guest write mirrored
+ * into part of a cluster the target does not hold would otherwise fill
+ * the rest of that cluster with zeroes instead of the backing's data.
+ */
+static int link_backing(MirrorJob *m, Error **errp)
+{
+    m->wrote_header = !m->target->backing_file[0];
+    if (m->wrote_header) {
+        if (livemerge_graph_set_backing(m->target, m->base, NULL, errp) < 0) {
+            return -EPERM;
+        }
+    } else if (bdrv_set_backing_hd(m->target, m->base, errp) < 0) {
+        return -EPERM;
+    }
+    m->linked_backing = true;
+    return 0;
+}
+
+static void unlink_backing(MirrorJob *m)
+{
+    Error *local_err = NULL;
+
+    if (!m->linked_backing) {
+        return;
+    }
+    if (m->wrote_header) {
+        livemerge_graph_set_backing(m->target, NULL, NULL, &local_err);
+    } else {
+        bdrv_set_backing_hd(m->target, NULL, &local_err);
+    }
+    if (local_err) {
+        error_report_err(local_err);
+    }
+    m->linked_backing = false;
+}
+
 static int64_t mirror_setup(CopyJob *s, CopyEngineConfig *cfg, Error **errp)
 {
     MirrorJob *m = to_mirror_job(s);
@@ -77,6 +121,9 @@ static int64_t mirror_setup(CopyJob *s, CopyEngineConfig *cfg, Error **errp)
         if (ret < 0) {
             return ret;
         }
+        if (!m->target->backing && link_backing(m, errp) < 0) {
+            return -EPERM;
+        }
     }
     /* The last copy quiesces the target's users as well as the disk's */
     s->drain_nodes[1] = m->target;
@@ -95,19 +142,9 @@ static int64_t mirror_setup(CopyJob *s, CopyEngineConfig *cfg, Error **errp)
 static int mirror_finish(CopyJob *s, Error **errp)
 {
     MirrorJob *m = to_mirror_job(s);
-    int ret;
+    int ret = livemerge_graph_pivot(s->active, m->target, &m->pivot, errp);
 
-    if (m->base && !m->target->backing) {
-        if (bdrv_set_backing_hd(m->target, m->base, errp) < 0) {
-            return -EPERM;
-        }
-        m->linked_backing = true;
-    }
-    ret = livemerge_graph_pivot(s->active, m->target, &m->pivot, errp);
-    if (ret < 0 && m->linked_backing) {
-        bdrv_set_backing_hd(m->target, NULL, &error_abort);
-        m->linked_backing = false;
-    }
+    m->pivoted = ret == 0;
     return ret;
 }
 
@@ -116,15 +153,18 @@ static void mirror_unfinish(CopyJob *s)
     MirrorJob *m = to_mirror_job(s);
 
     livemerge_graph_pivot_undo(&m->pivot);
-    if (m->linked_backing) {
-        bdrv_set_backing_hd(m->target, NULL, &error_abort);
-        m->linked_backing = false;
-    }
+    m->pivoted = false;
 }
 
 static void mirror_cleanup(CopyJob *s)
 {
-    livemerge_graph_pivot_clear(&to_mirror_job(s)->pivot);
+    MirrorJob *m = to_mirror_job(s);
+
+    livemerge_graph_pivot_clear(&m->pivot);
+    /* A target left behind (cancelled) is as it was given */
+    if (!m->pivoted) {
+        unlink_backing(m);
+    }
 }
 
 static void mirror_free(CopyJob *s)
@@ -182,6 +222,14 @@ CopyJob *livemerge_mirror_start(const MirrorJobOptions *o, Error **errp)
     GLOBAL_STATE_CODE();
 
     if (!nodes_are_free(o, errp)) {
+        return NULL;
+    }
+    /* The disk's users move onto the target: it must be where they are */
+    if (livemerge_graph_move_to_context(o->target,
+                                        bdrv_get_aio_context(o->common.active),
+                                        errp) < 0) {
+        error_prepend(errp, "Parameter 'target': cannot move '%s' into the "
+                      "disk's I/O thread: ", bdrv_get_node_name(o->target));
         return NULL;
     }
     return copy_job_start(&mirror_kind, &mirror_job_driver, &o->common,

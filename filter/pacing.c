@@ -6,9 +6,11 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
  * Guest first: while the guest does I/O the engine keeps one small copy
- * in flight, and after each the job pauses as long as that copy took, so
- * copying has the disk at most half the time (docs/job-core.rst has
- * the reasons; bench/results/ the measurements).
+ * in flight, and after each the job pauses long enough for copying to
+ * have the disk at most guest-impact percent of the time (by default
+ * half: a pause as long as the copy took).  At 100 percent the guest gets
+ * no precedence and the copy runs at full pace.  docs/job-core.rst has
+ * the reasons; bench/results/ the measurements.
  */
 
 #include "qemu/osdep.h"
@@ -34,6 +36,7 @@ struct Pacing {
     CopyEngine *engine;
     BlockDriverState *filter;
     LivemergeCopyMode mode;
+    int guest_impact;       /* percent of the disk's time */
 
     /* Guest activity, sampled from the filter's counters */
     int64_t sampled_at;
@@ -52,13 +55,14 @@ static int64_t now_ns(void)
 }
 
 Pacing *pacing_new(CopyEngine *e, BlockDriverState *filter,
-                   LivemergeCopyMode mode)
+                   LivemergeCopyMode mode, int guest_impact)
 {
     Pacing *p = g_new0(Pacing, 1);
 
     p->engine = e;
     p->filter = filter;
     p->mode = mode;
+    p->guest_impact = guest_impact;
     copy_engine_set_write_blocking(e,
         mode == LIVEMERGE_COPY_MODE_WRITE_BLOCKING);
     return p;
@@ -67,6 +71,26 @@ Pacing *pacing_new(CopyEngine *e, BlockDriverState *filter,
 void pacing_free(Pacing *p)
 {
     g_free(p);
+}
+
+void pacing_set_guest_impact(Pacing *p, int guest_impact)
+{
+    assert(guest_impact >= LIVEMERGE_MIN_GUEST_IMPACT &&
+           guest_impact <= LIVEMERGE_MAX_GUEST_IMPACT);
+    p->guest_impact = guest_impact;
+    /* Resampled at once: a copy at full pace may start with the next */
+    p->sampled_at = 0;
+}
+
+int pacing_guest_impact(Pacing *p)
+{
+    return p->guest_impact;
+}
+
+/* The guest gets precedence: gentle copies, and pauses after each */
+static bool gives_way(Pacing *p)
+{
+    return p->guest_busy && p->guest_impact < LIVEMERGE_MAX_GUEST_IMPACT;
 }
 
 void pacing_start(Pacing *p)
@@ -88,7 +112,7 @@ static void sample_guest_activity(Pacing *p, int64_t now)
         requests += counters[i].requests;
     }
     p->guest_busy = requests != p->guest_requests;
-    copy_engine_set_guest_busy(p->engine, p->guest_busy);
+    copy_engine_set_guest_busy(p->engine, gives_way(p));
     p->guest_requests = requests;
     p->sampled_at = now;
 }
@@ -128,15 +152,18 @@ void pacing_update(Pacing *p, int64_t done)
 
 int64_t coroutine_fn pacing_give_way(Pacing *p)
 {
-    int64_t start;
+    int64_t start, copy_ns;
+    int share = p->guest_impact;
 
-    if (!p->guest_busy) {
+    if (!gives_way(p)) {
         return 0;
     }
-    /* A stalled copy says nothing about the next: the pause is bounded */
     start = now_ns();
     copy_engine_wait_all(p->engine);
-    return MIN(now_ns() - start, MAX_GIVE_WAY_NS);
+    /* A stalled copy says nothing about the next: the pause is bounded */
+    copy_ns = MIN(now_ns() - start, MAX_GIVE_WAY_NS);
+    /* Copying for copy_ns is share percent of copy_ns plus the pause */
+    return copy_ns * (LIVEMERGE_MAX_GUEST_IMPACT - share) / share;
 }
 
 void pacing_guest_stopped(Pacing *p)

@@ -29,12 +29,29 @@ typedef enum LivemergeCopyMode {
 
 extern const char *const livemerge_copy_mode_name[LIVEMERGE_COPY_MODE__MAX];
 
+/*
+ * The share of the disk's time the copy may take while the guest does
+ * I/O, in percent: 50 leaves the guest the disk at least half the time;
+ * 100 copies at full pace (the guest gets no precedence).
+ */
+#define LIVEMERGE_DEFAULT_GUEST_IMPACT  50
+#define LIVEMERGE_MIN_GUEST_IMPACT      1
+#define LIVEMERGE_MAX_GUEST_IMPACT      100
+
 typedef struct Pacing Pacing;
 
-/* Pace @e's copies around the guest that @filter sees, in @mode */
+/*
+ * Pace @e's copies around the guest that @filter sees, in @mode, taking
+ * at most @guest_impact percent of the disk's time while the guest does
+ * I/O
+ */
 Pacing *pacing_new(CopyEngine *e, BlockDriverState *filter,
-                   LivemergeCopyMode mode);
+                   LivemergeCopyMode mode, int guest_impact);
 void pacing_free(Pacing *p);
+
+/* Change the share while the job runs */
+void pacing_set_guest_impact(Pacing *p, int guest_impact);
+int pacing_guest_impact(Pacing *p);
 
 /* The copy phase starts now (after the initial scan) */
 void pacing_start(Pacing *p);

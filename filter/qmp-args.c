@@ -171,6 +171,26 @@ static bool check_no_filter_above(const char *device, BlockDriverState *bs,
     return false;
 }
 
+/* The image node that holds @bs as its file (a protocol node), or NULL */
+static BlockDriverState *image_above(BlockDriverState *bs)
+{
+    BdrvChild *parent;
+
+    QLIST_FOREACH(parent, &bs->parents, next_parent) {
+        BlockDriverState *p;
+
+        if (parent->klass != &child_of_bds ||
+            !(parent->role & BDRV_CHILD_PRIMARY)) {
+            continue;
+        }
+        p = parent->opaque;
+        if (!p->drv || !p->drv->is_filter) {
+            return p;
+        }
+    }
+    return NULL;
+}
+
 /* The active layer of the disk @device names (its node, or that layer) */
 static BlockDriverState *find_active_layer(const char *device, Error **errp)
 {
@@ -184,6 +204,12 @@ static BlockDriverState *find_active_layer(const char *device, Error **errp)
     if (!active) {
         error_setg(errp, "Parameter 'device': '%s' has no image below it",
                    device);
+        return NULL;
+    }
+    if (image_above(active)) {
+        error_setg(errp, "Parameter 'device': '%s' is the file of '%s', not "
+                   "the active layer of a disk", device,
+                   bdrv_get_node_name(image_above(active)));
         return NULL;
     }
     overlay = livemerge_overlay_of(active);
@@ -208,6 +234,8 @@ bool livemerge_qmp_job_options(const LivemergeJobArgs *a, CopyJobOptions *o,
                             a->filter_node_name : NULL,
         .speed = a->has_speed ? a->speed : 0,
         .copy_mode = LIVEMERGE_COPY_MODE_ADAPTIVE,
+        .guest_impact = a->has_guest_impact ? a->guest_impact :
+                        LIVEMERGE_DEFAULT_GUEST_IMPACT,
         .buf_size = LIVEMERGE_DEFAULT_BUF_SIZE,
         .max_in_flight = LIVEMERGE_DEFAULT_MAX_IN_FLIGHT,
         .on_source_error = BLOCKDEV_ON_ERROR_REPORT,
@@ -216,6 +244,10 @@ bool livemerge_qmp_job_options(const LivemergeJobArgs *a, CopyJobOptions *o,
     if (a->has_speed && a->speed < 0) {
         error_setg(errp, "Parameter 'speed': must be 0 (unlimited) or more "
                    "bytes/s, got %" PRId64, a->speed);
+        return false;
+    }
+    if (a->has_guest_impact &&
+        !livemerge_qmp_check_guest_impact(a->guest_impact, errp)) {
         return false;
     }
     if (a->has_auto_finalize && !a->auto_finalize) {
@@ -317,6 +349,18 @@ bool livemerge_qmp_check_backing_file(const char *str,
         error_setg(errp, "Parameter 'backing-file': '%s' does not lead to the "
                    "base's file '%s' (relative paths start in the directory "
                    "of '%s')", shown, base_file, bdrv_get_node_name(overlay));
+        return false;
+    }
+    return true;
+}
+
+bool livemerge_qmp_check_guest_impact(int64_t guest_impact, Error **errp)
+{
+    if (guest_impact < LIVEMERGE_MIN_GUEST_IMPACT ||
+        guest_impact > LIVEMERGE_MAX_GUEST_IMPACT) {
+        error_setg(errp, "Parameter 'guest-impact': must be a percentage "
+                   "from %d to %d, got %" PRId64, LIVEMERGE_MIN_GUEST_IMPACT,
+                   LIVEMERGE_MAX_GUEST_IMPACT, guest_impact);
         return false;
     }
     return true;

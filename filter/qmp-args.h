@@ -85,6 +85,8 @@ typedef struct LivemergeJobArgs {
     bool auto_finalize;
     bool has_auto_dismiss;
     bool auto_dismiss;
+    bool has_guest_impact;
+    int64_t guest_impact;
 } LivemergeJobArgs;
 
 /* The entries of LivemergeJobArgs in @st's member @m */
@@ -95,7 +97,8 @@ typedef struct LivemergeJobArgs {
                     "filter-node-name"), \
     LM_ARG_OPTIONAL(LM_ARG_INT, st, m., speed, "speed"), \
     LM_ARG_OPTIONAL(LM_ARG_BOOL, st, m., auto_finalize, "auto-finalize"), \
-    LM_ARG_OPTIONAL(LM_ARG_BOOL, st, m., auto_dismiss, "auto-dismiss")
+    LM_ARG_OPTIONAL(LM_ARG_BOOL, st, m., auto_dismiss, "auto-dismiss"), \
+    LM_ARG_OPTIONAL(LM_ARG_INT, st, m., guest_impact, "guest-impact")
 
 /* How the copy is made: commit and mirror */
 typedef struct LivemergeCopyArgs {
@@ -132,6 +135,9 @@ bool livemerge_qmp_job_options(const LivemergeJobArgs *a, CopyJobOptions *o,
 bool livemerge_qmp_check_backing_file(const char *str,
                                       BlockDriverState *overlay,
                                       BlockDriverState *base, Error **errp);
+
+/* A guest-impact percentage, given as argument "guest-impact" */
+bool livemerge_qmp_check_guest_impact(int64_t guest_impact, Error **errp);
 
 /* Check the copy options and put them into @o */
 bool livemerge_qmp_copy_options(const LivemergeCopyArgs *a,

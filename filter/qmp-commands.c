@@ -24,6 +24,7 @@ static const struct {
     { "livemerge-mirror", qmp_marshal_livemerge_mirror },
     { "livemerge-complete", qmp_marshal_livemerge_complete },
     { "livemerge-cancel", qmp_marshal_livemerge_cancel },
+    { "livemerge-set-guest-impact", qmp_marshal_livemerge_set_guest_impact },
 };
 
 void livemerge_qmp_register_commands(void)

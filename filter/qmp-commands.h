@@ -27,6 +27,8 @@ void qmp_marshal_livemerge_stream(QDict *args, QObject **ret, Error **errp);
 void qmp_marshal_livemerge_mirror(QDict *args, QObject **ret, Error **errp);
 void qmp_marshal_livemerge_complete(QDict *args, QObject **ret, Error **errp);
 void qmp_marshal_livemerge_cancel(QDict *args, QObject **ret, Error **errp);
+void qmp_marshal_livemerge_set_guest_impact(QDict *args, QObject **ret,
+                                            Error **errp);
 
 /* Add the commands to the daemon's table once it has been set up */
 void livemerge_qmp_register_commands(void);

@@ -154,6 +154,8 @@ static QDict *qmp_livemerge_query_filter(const char *filter_node_name,
 
         qdict_put_int(c, "requests", counters[i].requests);
         qdict_put_int(c, "bytes", counters[i].bytes);
+        qdict_put_int(c, "completed", counters[i].completed);
+        qdict_put_int(c, "latency-ns", counters[i].latency_ns);
         qdict_put(info, livemerge_request_kind_name[i], c);
     }
     return info;

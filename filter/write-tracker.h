@@ -40,8 +40,9 @@ void write_tracker_free(WriteTracker *t);
 /*
  * A write of the caller's own to @bs has just completed with @ret.  Call
  * it in the same coroutine run as the write's completion (no yield in
- * between), so that no collection sees one without the other.  Discards
- * must not be reported: the block layer may skip them without counting.
+ * between), so that no collection sees one without the other.  Report
+ * a discard only if the block layer counted it (it drops a discard to a
+ * node that does not take discards before counting it).
  */
 void write_tracker_note_own_write(WriteTracker *t, BlockDriverState *bs,
                                   int ret);

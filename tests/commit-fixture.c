@@ -546,6 +546,7 @@ void commit_job_log_free(CommitJobLog *log)
     if (!log) {
         return;
     }
+    g_clear_pointer(&log->watcher, lm_job_free);
     g_free(log->job_id);
     g_free(log->last_status);
     g_string_free(log->statuses, TRUE);
@@ -590,43 +591,97 @@ static void log_event(CommitJobLog *log, JsonObject *ev)
     }
 }
 
+static void log_job_event(LmJob *job, JsonObject *ev, gpointer data)
+{
+    (void)job;
+    log_event(data, json_object_ref(ev));
+}
+
+/* The log's watcher of its job on @qmp: the one the CLI and bench use */
+static LmJob *log_watcher(CommitJobLog *log, LmQmp *qmp)
+{
+    if (!log->watcher) {
+        log->watcher = lm_job_new(qmp, log->job_id);
+        lm_job_set_event_func(log->watcher, log_job_event, log);
+    }
+    return log->watcher;
+}
+
+/* Take in the job's events, waiting up to @timeout_ms for the first */
+static void log_take(CommitJobLog *log, LmQmp *qmp, int timeout_ms)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (!lm_job_take_events(log_watcher(log, qmp), timeout_ms, &err)) {
+        g_test_message("job '%s': statuses so far: %s", log->job_id,
+                       log->statuses->str);
+        g_assert_no_error(err);
+    }
+}
+
 void commit_job_log_poll(CommitJobLog *log, LmQmp *qmp)
 {
-    for (;;) {
-        g_autoptr(GError) err = NULL;
-        JsonObject *ev = lm_qmp_wait_event(qmp, NULL, 0, &err);
+    log_take(log, qmp, 0);
+}
 
-        if (!ev) {
-            g_assert_error(err, LM_QMP_ERROR, LM_QMP_ERROR_TIMEOUT);
-            return;
-        }
-        log_event(log, ev);
+static gint64 deadline_of(int timeout_ms)
+{
+    return g_get_monotonic_time() +
+        (timeout_ms < 0 ? COMMIT_JOB_TIMEOUT_MS : timeout_ms) * 1000LL;
+}
+
+/* Fails the test if @log's job is gone or @deadline passed */
+static void assert_may_still_reach(CommitJobLog *log, const char *what,
+                                   gint64 deadline)
+{
+    if (g_strcmp0(log->last_status, "null") == 0) {
+        g_test_message("job '%s' is gone without reaching '%s': %s",
+                       log->job_id, what, log->statuses->str);
+        g_assert_not_reached();
     }
+    if (g_get_monotonic_time() >= deadline) {
+        g_test_message("job '%s' waiting for '%s', statuses so far: %s",
+                       log->job_id, what, log->statuses->str);
+        g_assert_not_reached();
+    }
+}
+
+static int ms_left(gint64 deadline)
+{
+    return MAX((deadline - g_get_monotonic_time()) / 1000, 1);
 }
 
 void commit_job_log_wait(CommitJobLog *log, LmQmp *qmp, const char *status,
                          int timeout_ms)
 {
-    gint64 deadline = g_get_monotonic_time() +
-        (timeout_ms < 0 ? COMMIT_JOB_TIMEOUT_MS : timeout_ms) * 1000LL;
+    gint64 deadline = deadline_of(timeout_ms);
 
     while (g_strcmp0(log->last_status, status) != 0) {
-        g_autoptr(GError) err = NULL;
-        gint64 left = (deadline - g_get_monotonic_time()) / 1000;
-        JsonObject *ev;
+        assert_may_still_reach(log, status, deadline);
+        log_take(log, qmp, ms_left(deadline));
+    }
+}
 
-        if (g_strcmp0(log->last_status, "null") == 0) {
-            g_test_message("job '%s' is gone without reaching '%s': %s",
-                           log->job_id, status, log->statuses->str);
-            g_assert_cmpstr(log->last_status, ==, status);
+void commit_job_logs_wait(CommitJobLog *const *logs, guint n, LmQmp *qmp,
+                          const char *status, int timeout_ms)
+{
+    gint64 deadline = deadline_of(timeout_ms);
+
+    for (;;) {
+        CommitJobLog *waiting = NULL;
+
+        for (guint i = 0; i < n; i++) {
+            log_take(logs[i], qmp, 0);
+            if (!waiting && g_strcmp0(logs[i]->last_status, status) != 0) {
+                waiting = logs[i];
+            }
         }
-        ev = lm_qmp_wait_event(qmp, NULL, MAX(left, 1), &err);
-        if (!ev) {
-            g_test_message("job '%s' waiting for '%s', statuses so far: %s",
-                           log->job_id, status, log->statuses->str);
-            g_assert_no_error(err);
+        if (!waiting) {
+            return;
         }
-        log_event(log, ev);
+        assert_may_still_reach(waiting, status, deadline);
+        /* Short waits: the others' events are taken on the next round */
+        log_take(waiting, qmp, MIN(ms_left(deadline), 50));
     }
 }
 
@@ -644,20 +699,15 @@ static gboolean log_has_event(CommitJobLog *log, const char *event)
 void commit_job_log_wait_event(CommitJobLog *log, LmQmp *qmp,
                                const char *event, int timeout_ms)
 {
-    gint64 deadline = g_get_monotonic_time() +
-        (timeout_ms < 0 ? COMMIT_JOB_TIMEOUT_MS : timeout_ms) * 1000LL;
+    gint64 deadline = deadline_of(timeout_ms);
 
     while (!log_has_event(log, event)) {
-        g_autoptr(GError) err = NULL;
-        gint64 left = (deadline - g_get_monotonic_time()) / 1000;
-        JsonObject *ev = lm_qmp_wait_event(qmp, NULL, MAX(left, 1), &err);
-
-        if (!ev) {
+        if (g_get_monotonic_time() >= deadline) {
             g_test_message("job '%s' waiting for %s, statuses so far: %s",
                            log->job_id, event, log->statuses->str);
-            g_assert_no_error(err);
+            g_assert_not_reached();
         }
-        log_event(log, ev);
+        log_take(log, qmp, ms_left(deadline));
     }
 }
 
@@ -707,6 +757,11 @@ CommitJobLog *commit_job_run(LmQmp *qmp, const char *job_id,
 
 gint64 commit_job_assert_completed(CommitJobLog *log)
 {
+    return commit_job_assert_completed_type(log, "commit");
+}
+
+gint64 commit_job_assert_completed_type(CommitJobLog *log, const char *type)
+{
     JsonObject *data;
     gint64 len;
 
@@ -721,8 +776,7 @@ gint64 commit_job_assert_completed(CommitJobLog *log)
                        json_object_get_string_member(data, "error"));
     }
     g_assert_false(json_object_has_member(data, "error"));
-    g_assert_cmpstr(json_object_get_string_member(data, "type"), ==,
-                    "commit");
+    g_assert_cmpstr(json_object_get_string_member(data, "type"), ==, type);
     len = json_object_get_int_member(data, "len");
     g_assert_cmpint(json_object_get_int_member(data, "offset"), ==, len);
     g_assert_null(log->cancelled);
@@ -744,6 +798,132 @@ JsonObject *commit_query_block_job(LmQmp *qmp, const char *job_id)
         }
     }
     return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Other job kinds and group commands */
+
+gboolean commit_require_command(LmQmp *qmp, const char *command)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *why = NULL;
+
+    if (lm_qmp_has_command(qmp, command, &err)) {
+        return TRUE;
+    }
+    g_assert_no_error(err);
+    why = g_strdup_printf("the daemon has no QMP command '%s' yet", command);
+    g_test_skip(why);
+    return FALSE;
+}
+
+gboolean commit_names_value(const char *msg, const char *value)
+{
+    g_autofree char *quoted = g_strdup_printf("'%s'", value);
+    gsize len = strlen(value);
+
+    if (strstr(msg, quoted)) {
+        return TRUE;
+    }
+    if (!len || !(g_ascii_isdigit(value[0]) || value[0] == '-')) {
+        return FALSE;
+    }
+    for (const char *p = strstr(msg, value); p; p = strstr(p + 1, value)) {
+        if ((p == msg || !g_ascii_isdigit(p[-1])) &&
+            !g_ascii_isdigit(p[len])) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+void commit_assert_refusal(LmQmp *qmp, const char *command, const char *args,
+                           const char *exact, const char *arg,
+                           const char *value)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonNode) ret = lm_qmp_execute_json(qmp, command, args, &err);
+    g_autofree char *quoted_arg = NULL;
+
+    if (ret) {
+        g_test_message("%s %s was accepted", command, args);
+        /* (with non-fatal assertions the test goes on) */
+        g_assert_null(ret);
+        return;
+    }
+    g_assert_error(err, LM_QMP_ERROR, LM_QMP_ERROR_COMMAND);
+    g_test_message("%s %s -> [%s] %s", command, args,
+                   lm_qmp_last_error_class(qmp), err->message);
+    g_assert_cmpstr(lm_qmp_last_error_class(qmp), ==, "GenericError");
+    if (exact) {
+        g_assert_cmpstr(err->message, ==, exact);
+        return;
+    }
+    quoted_arg = g_strdup_printf("'%s'", arg);
+    g_assert_nonnull(strstr(err->message, quoted_arg));
+    if (value) {
+        g_assert_true(commit_names_value(err->message, value));
+    }
+}
+
+void commit_add_image_node(LmQmp *qmp, const char *node, const char *path,
+                           const char *fmt, const char *backing_node)
+{
+    g_autofree char *backing = NULL;
+
+    commit_qmp_ok(qmp, "blockdev-add",
+                  "{\"driver\": \"file\", \"node-name\": \"%s-file\","
+                  " \"filename\": \"%s\", \"discard\": \"unmap\"}",
+                  node, path);
+    if (g_str_equal(fmt, "raw")) {
+        g_assert_null(backing_node);
+        commit_qmp_ok(qmp, "blockdev-add",
+                      "{\"driver\": \"raw\", \"node-name\": \"%s\","
+                      " \"file\": \"%s-file\", \"discard\": \"unmap\"}",
+                      node, node);
+        return;
+    }
+    backing = backing_node ? g_strdup_printf("\"%s\"", backing_node)
+                           : g_strdup("null");
+    commit_qmp_ok(qmp, "blockdev-add",
+                  "{\"driver\": \"%s\", \"node-name\": \"%s\","
+                  " \"file\": \"%s-file\", \"backing\": %s,"
+                  " \"discard\": \"unmap\"}", fmt, node, node, backing);
+}
+
+void commit_assert_no_filter_nodes(LmQmp *qmp)
+{
+    g_autoptr(JsonNode) ret = NULL;
+    JsonArray *nodes = query_array(qmp, "query-named-block-nodes",
+                                   "{\"flat\": true}", &ret);
+
+    for (guint i = 0; i < json_array_get_length(nodes); i++) {
+        JsonObject *n = json_array_get_object_element(nodes, i);
+
+        if (g_str_equal(json_object_get_string_member(n, "drv"),
+                        "livemerge")) {
+            g_test_message("filter node left: %s",
+                           json_object_get_string_member(n, "node-name"));
+        }
+        g_assert_cmpstr(json_object_get_string_member(n, "drv"), !=,
+                        "livemerge");
+    }
+}
+
+char *commit_export_node(LmQmp *qmp, const char *export_id)
+{
+    g_autoptr(JsonNode) ret = NULL;
+    JsonArray *exports = query_array(qmp, "query-block-exports", NULL, &ret);
+
+    for (guint i = 0; i < json_array_get_length(exports); i++) {
+        JsonObject *e = json_array_get_object_element(exports, i);
+
+        if (g_str_equal(json_object_get_string_member(e, "id"), export_id)) {
+            return g_strdup(json_object_get_string_member(e, "node-name"));
+        }
+    }
+    g_test_message("no export '%s'", export_id);
+    g_assert_not_reached();
 }
 
 /* ------------------------------------------------------------------ */

@@ -31,6 +31,7 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "lm-job.h"
 #include "lm-qmp.h"
 #include "lm-test-guest.h"
 #include "lm-test-image.h"
@@ -158,6 +159,7 @@ typedef struct {
     JsonObject *cancelled;   /* BLOCK_JOB_CANCELLED */
     guint n_errors;          /* BLOCK_JOB_ERROR */
     char *last_status;
+    LmJob *watcher;          /* the job's events come through it */
 } CommitJobLog;
 
 CommitJobLog *commit_job_log_new(const char *job_id);
@@ -179,6 +181,13 @@ void commit_job_log_wait(CommitJobLog *log, LmQmp *qmp, const char *status,
  */
 void commit_job_log_wait_event(CommitJobLog *log, LmQmp *qmp,
                                const char *event, int timeout_ms);
+/*
+ * Several jobs at once: collect events, each into its job's log, until
+ * every one of the @n logs has seen @status last; fails the test after
+ * @timeout_ms (< 0: COMMIT_JOB_TIMEOUT_MS).
+ */
+void commit_job_logs_wait(CommitJobLog *const *logs, guint n, LmQmp *qmp,
+                          const char *status, int timeout_ms);
 /* Collect whatever events have arrived, without waiting. */
 void commit_job_log_poll(CommitJobLog *log, LmQmp *qmp);
 
@@ -203,6 +212,37 @@ JsonObject *commit_query_block_job(LmQmp *qmp, const char *job_id);
 /* data.@member of an event, or NULL. */
 const char *commit_event_str(JsonObject *event, const char *member);
 gint64 commit_event_int(JsonObject *event, const char *member);
+
+/* ------------------------------------------------------------------ */
+/* Other job kinds (stream, mirror) and group commands */
+
+/*
+ * TRUE if the daemon has QMP @command; else the test is skipped with a
+ * message naming it (commands that are not there yet).
+ */
+gboolean commit_require_command(LmQmp *qmp, const char *command);
+/* As commit_job_assert_completed(), for a job of @type ("stream", ...). */
+gint64 commit_job_assert_completed_type(CommitJobLog *log, const char *type);
+/*
+ * Run @command with @args (JSON object text) and assert it is refused
+ * with a GenericError whose desc is @exact, or (@exact NULL) names
+ * '@arg' and, unless NULL, @value (quoted, or a number on its own).
+ */
+void commit_assert_refusal(LmQmp *qmp, const char *command, const char *args,
+                           const char *exact, const char *arg,
+                           const char *value);
+/* @msg shows @value: quoted, or as a number standing on its own. */
+gboolean commit_names_value(const char *msg, const char *value);
+/*
+ * blockdev-add "@node-file" (file on @path) and @node (format @fmt,
+ * "qcow2" or "raw"; qcow2 backed by @backing_node, NULL: none).
+ */
+void commit_add_image_node(LmQmp *qmp, const char *node, const char *path,
+                           const char *fmt, const char *backing_node);
+/* Asserts no livemerge filter node is left in the daemon. */
+void commit_assert_no_filter_nodes(LmQmp *qmp);
+/* The node the export @export_id serves. */
+char *commit_export_node(LmQmp *qmp, const char *export_id);
 
 /* ------------------------------------------------------------------ */
 /* Images */

@@ -252,6 +252,16 @@ static void test_manual_intermediate(void)
     job = query_job(f, "ic");
     g_assert_cmpstr(json_object_get_string_member(job, "status"), ==,
                     "concluded");
+    {
+        g_autoptr(GError) err = NULL;
+        g_autoptr(JsonNode) ret = lm_qmp_execute_json(
+            f->qmp, "livemerge-set-guest-impact",
+            "{\"job-id\": \"ic\", \"guest-impact\": 100}", &err);
+
+        /* A concluded job has nothing left to pace */
+        g_assert_null(ret);
+        g_assert_nonnull(strstr(err->message, "'ic' has ended"));
+    }
 
     commit_qmp_ok(f->qmp, "job-dismiss", "{\"id\": \"ic\"}");
     commit_job_log_wait(log, f->qmp, "null", -1);
@@ -554,6 +564,74 @@ static void test_speed_limit(void)
     fixture_finish(f, 2);
 }
 
+/*
+ * guest-impact: refused out of 1-100 (at the start and at run time,
+ * naming the argument and the value, or the job); changed while the job
+ * runs under a writing guest, down to 1 % and up to 100 % (no precedence
+ * for the guest), the commit still reaches READY, pivots, and every block
+ * verifies.
+ */
+static void test_guest_impact(void)
+{
+    Fixture *f = fixture_new();
+    g_autoptr(CommitJobLog) log = commit_job_log_new("ac");
+    g_autoptr(GError) err = NULL;
+    LmTestLoadStats stats;
+    static const char *const refused[] = {
+        "{\"job-id\": \"x\", \"device\": \"layer2\", \"guest-impact\": 0}",
+        "{\"job-id\": \"x\", \"device\": \"layer2\", \"guest-impact\": 101}",
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(refused); i++) {
+        g_autoptr(JsonNode) ret = lm_qmp_execute_json(f->qmp,
+                                                      "livemerge-commit",
+                                                      refused[i], &err);
+
+        g_assert_null(ret);
+        g_test_message("%s -> %s", refused[i], err->message);
+        g_assert_nonnull(strstr(err->message, "'guest-impact'"));
+        g_clear_error(&err);
+    }
+    lm_test_guest_start_load(f->guest, &(LmTestLoad){
+                                 .pattern = LM_TEST_LOAD_RANDOM,
+                                 .queue_depth = 16,
+                                 .seed = 7,
+                             }, &err);
+    g_assert_no_error(err);
+    commit_start(f->qmp, "{\"job-id\": \"ac\", \"device\": \"layer2\","
+                 " \"guest-impact\": 1}");
+    commit_job_log_wait(log, f->qmp, "running", -1);
+    {
+        g_autoptr(JsonNode) ret = lm_qmp_execute_json(
+            f->qmp, "livemerge-set-guest-impact",
+            "{\"job-id\": \"ac\", \"guest-impact\": 200}", &err);
+
+        g_assert_null(ret);
+        g_assert_nonnull(strstr(err->message, "'guest-impact'"));
+        g_assert_nonnull(strstr(err->message, "200"));
+        g_clear_error(&err);
+        ret = lm_qmp_execute_json(f->qmp, "livemerge-set-guest-impact",
+                                  "{\"job-id\": \"nope\","
+                                  " \"guest-impact\": 50}", &err);
+        g_assert_null(ret);
+        g_assert_nonnull(strstr(err->message, "'nope'"));
+        g_clear_error(&err);
+    }
+    g_usleep(G_USEC_PER_SEC / 2);
+    commit_qmp_ok(f->qmp, "livemerge-set-guest-impact",
+                  "{\"job-id\": \"ac\", \"guest-impact\": 100}");
+    commit_job_log_wait(log, f->qmp, "ready", -1);
+    lm_test_guest_stop_load(f->guest, &stats, &err);
+    g_assert_no_error(err);
+    g_assert_cmpuint(stats.writes, >, 0);
+    g_assert_cmpuint(stats.errors, ==, 0);
+    commit_qmp_ok(f->qmp, "block-job-complete", "{\"device\": \"ac\"}");
+    commit_job_log_wait(log, f->qmp, "null", -1);
+    commit_job_assert_completed(log);
+    assert_chain(f, "layer0(rw)");
+    fixture_finish(f, 0);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -574,5 +652,6 @@ int main(int argc, char **argv)
     g_test_add_func("/commit/control/jobs/offset-monotonic",
                     test_offset_monotonic);
     g_test_add_func("/commit/control/speed/limit", test_speed_limit);
+    g_test_add_func("/commit/control/speed/guest-impact", test_guest_impact);
     return g_test_run();
 }

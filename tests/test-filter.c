@@ -217,6 +217,13 @@ static void query_counters(LmQmp *qmp, const char *filter,
         c = json_object_get_object_member(info, kind_name[k]);
         out->requests[k] = json_object_get_int_member(c, "requests");
         out->bytes[k] = json_object_get_int_member(c, "bytes");
+        /* Some may be in flight still; those done took some time */
+        g_assert_cmpint(json_object_get_int_member(c, "completed"), <=,
+                        out->requests[k]);
+        if (json_object_get_int_member(c, "completed") > 0) {
+            g_assert_cmpint(json_object_get_int_member(c, "latency-ns"), >,
+                            0);
+        }
     }
 }
 

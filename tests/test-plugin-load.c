@@ -449,7 +449,9 @@ static void test_symbols(void)
 
 static const char *const lm_commands[] = {
     "livemerge-insert-filter", "livemerge-remove-filter",
-    "livemerge-query-filter", "livemerge-commit",
+    "livemerge-query-filter", "livemerge-commit", "livemerge-stream",
+    "livemerge-mirror", "livemerge-complete", "livemerge-cancel",
+    "livemerge-set-guest-impact",
 };
 
 static GHashTable *query_commands(LmQmp *qmp)

@@ -59,6 +59,7 @@ LmTestQsd *lm_test_config_start(const char *name, const char *run_dir,
     g_autofree char *file = lm_test_config_file(name);
     g_autofree char *pidfile = g_build_filename(run_dir, "qsd.pid", NULL);
     const char *args[] = { "--config", file, NULL };
+    g_autoptr(GPtrArray) daemon_env = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(LmTestQsd) qsd = NULL;
     mode_t old_umask;
 
@@ -67,23 +68,17 @@ LmTestQsd *lm_test_config_start(const char *name, const char *run_dir,
                     "mkdir %s: %s", run_dir, g_strerror(errno));
         return NULL;
     }
-    /* The daemon inherits this process's environment and umask. */
-    g_setenv("RUNTIME_DIRECTORY", run_dir, TRUE);
+    g_ptr_array_add(daemon_env, g_strconcat("RUNTIME_DIRECTORY=", run_dir,
+                                            NULL));
     for (const char *const *e = env; e && *e; e++) {
-        g_auto(GStrv) kv = g_strsplit(*e, "=", 2);
-
-        g_assert_nonnull(kv[1]);
-        g_setenv(kv[0], kv[1], TRUE);
+        g_ptr_array_add(daemon_env, g_strdup(*e));
     }
+    g_ptr_array_add(daemon_env, NULL);
+    /* The daemon inherits this process's umask. */
     old_umask = umask(LM_TEST_CONFIG_UMASK);
-    qsd = lm_test_qsd_start(args, error);
+    qsd = lm_test_qsd_start_env((const char *const *)daemon_env->pdata,
+                                args, error);
     umask(old_umask);
-    g_unsetenv("RUNTIME_DIRECTORY");
-    for (const char *const *e = env; e && *e; e++) {
-        g_auto(GStrv) kv = g_strsplit(*e, "=", 2);
-
-        g_unsetenv(kv[0]);
-    }
     if (!qsd || !wait_for_pidfile(qsd, pidfile, error)) {
         return NULL;
     }

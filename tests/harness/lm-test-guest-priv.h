@@ -36,6 +36,13 @@ typedef enum {
 
 typedef struct LmTestLoadRun LmTestLoadRun;
 
+/* Generations drawn by several guests (lm-test-clock.c). */
+struct LmTestGuestClock {
+    GMutex lock;
+    guint64 last;               /* the last generation handed out */
+    gint refs;                  /* atomic */
+};
+
 struct LmTestGuest {
     guint block_size;
     guint64 n_blocks;
@@ -43,6 +50,10 @@ struct LmTestGuest {
     GMutex lock;
     LmTestBlockState *blocks;
     guint64 last_gen;
+    /* With a shared clock: generations come from it, and every
+     * acknowledged write is recorded in write_log (LmTestWriteRecord). */
+    LmTestGuestClock *clock;
+    GArray *write_log;
 
     struct nbd_handle *nbd;
     char *socket_path;          /* NULL when connected offline */
@@ -66,6 +77,12 @@ void lm_test_guest_settle(LmTestGuest *guest, guint64 first, guint64 n,
  */
 guint64 *lm_test_guest_snapshot(LmTestGuest *guest);
 void lm_test_guest_make_durable(LmTestGuest *guest, guint64 *snapshot);
+
+/* The next generation: from the shared clock if any (guest->lock held). */
+guint64 lm_test_guest_next_gen(LmTestGuest *guest);
+/* Record an acknowledged write when a clock is in use (guest->lock held). */
+void lm_test_guest_log_write(LmTestGuest *guest, guint64 first, guint64 n,
+                             guint64 gen, gboolean zero);
 
 /* Connect a new handle to a unix socket export, with a timeout. */
 struct nbd_handle *lm_test_guest_nbd_connect(const char *socket_path,

@@ -156,6 +156,7 @@ void lm_test_guest_free(LmTestGuest *guest)
         return;
     }
     lm_test_guest_disconnect(guest);
+    lm_test_guest_use_clock(guest, NULL);
     g_mutex_clear(&guest->lock);
     g_free(guest->blocks);
     g_free(guest);
@@ -273,7 +274,7 @@ gboolean lm_test_guest_claim(LmTestGuest *guest, guint64 first, guint64 n,
             guest->blocks[i].flags |= BLOCK_BUSY;
         }
         if (gen) {
-            *gen = ++guest->last_gen;
+            *gen = lm_test_guest_next_gen(guest);
         }
     }
     g_mutex_unlock(&guest->lock);
@@ -301,12 +302,15 @@ static void block_settle(LmTestBlockState *s, LmTestOp op, guint64 gen,
 void lm_test_guest_settle(LmTestGuest *guest, guint64 first, guint64 n,
                           LmTestOp op, guint64 gen, gboolean ok)
 {
-    if (op == LM_TEST_OP_ZERO) {
-        gen = 0;
-    }
     g_mutex_lock(&guest->lock);
+    if (ok && op != LM_TEST_OP_DISCARD) {
+        lm_test_guest_log_write(guest, first, n, gen,
+                                op == LM_TEST_OP_ZERO);
+    }
     for (guint64 i = first; i < first + n; i++) {
-        block_settle(&guest->blocks[i], op, gen, ok);
+        /* The model expects zeroes as generation 0 */
+        block_settle(&guest->blocks[i], op,
+                     op == LM_TEST_OP_ZERO ? 0 : gen, ok);
     }
     g_mutex_unlock(&guest->lock);
 }
@@ -353,8 +357,9 @@ static gboolean guest_modify(LmTestGuest *guest, LmTestOp op, guint64 first,
     if (!check_range(guest, first, n, error)) {
         return FALSE;
     }
+    /* Zeroes take a generation too: it orders them on a shared clock */
     if (!lm_test_guest_claim(guest, first, n,
-                             op == LM_TEST_OP_WRITE ? &gen : NULL)) {
+                             op != LM_TEST_OP_DISCARD ? &gen : NULL)) {
         g_set_error(error, LM_TEST_GUEST_ERROR, LM_TEST_GUEST_ERROR_USAGE,
                     "blocks %" G_GUINT64_FORMAT "+%" G_GUINT64_FORMAT
                     " are busy with the load", first, n);

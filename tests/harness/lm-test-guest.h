@@ -152,6 +152,41 @@ gboolean lm_test_guest_start_load(LmTestGuest *guest, const LmTestLoad *load,
 gboolean lm_test_guest_stop_load(LmTestGuest *guest, LmTestLoadStats *stats,
                                  GError **error);
 
+/*
+ * A clock several guests share, for checks across disks: generations
+ * are drawn from it in one order for all of them, so a generation says
+ * when a write was issued relative to every other guest's writes.
+ */
+typedef struct LmTestGuestClock LmTestGuestClock;
+
+LmTestGuestClock *lm_test_guest_clock_new(void);
+void lm_test_guest_clock_unref(LmTestGuestClock *clock);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(LmTestGuestClock, lm_test_guest_clock_unref)
+/* The last generation handed out. */
+guint64 lm_test_guest_clock_now(LmTestGuestClock *clock);
+
+/* One acknowledged write (or write of zeroes) of a guest on a clock. */
+typedef struct {
+    guint64 first;           /* block */
+    guint64 n_blocks;
+    guint64 gen;             /* when it was issued */
+    /*
+     * The clock when the write was acknowledged: every write with a
+     * generation above it was issued after this one completed.
+     */
+    guint64 acked_at;
+    gboolean zero;           /* zeroes: the blocks read as zeroes */
+} LmTestWriteRecord;
+
+/*
+ * From now on @guest draws its generations from @clock (a reference is
+ * taken; NULL: back to its own counter) and records each acknowledged
+ * write or zero, its own and its load's.
+ */
+void lm_test_guest_use_clock(LmTestGuest *guest, LmTestGuestClock *clock);
+/* The writes recorded so far, in acknowledgement order (a copy). */
+GArray *lm_test_guest_write_log(LmTestGuest *guest);
+
 G_END_DECLS
 
 #endif /* LM_TEST_GUEST_H */

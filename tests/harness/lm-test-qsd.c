@@ -47,6 +47,7 @@ struct LmTestQsd {
     gboolean judged;        /* its end was checked, or handed to the test */
     gboolean nbd_started;
     gboolean keep_dir;      /* something failed: leave the evidence */
+    char **env;             /* NAME=VALUE more for the daemon (restarts too) */
 };
 
 static void qsd_child_setup(gpointer data)
@@ -201,6 +202,12 @@ static gboolean qsd_spawn(LmTestQsd *qsd, LmTestQsdFlags flags,
     g_unlink(qsd->qmp_path);
 
     launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDERR_MERGE);
+    for (char **e = qsd->env; e && *e; e++) {
+        g_auto(GStrv) kv = g_strsplit(*e, "=", 2);
+
+        g_assert_nonnull(kv[1]);
+        g_subprocess_launcher_setenv(launcher, kv[0], kv[1], TRUE);
+    }
     g_subprocess_launcher_take_stdout_fd(launcher, log_fd);
     g_subprocess_launcher_set_child_setup(launcher, qsd_child_setup, NULL,
                                           NULL);
@@ -255,12 +262,12 @@ static gboolean qsd_spawn(LmTestQsd *qsd, LmTestQsdFlags flags,
     return FALSE;
 }
 
-LmTestQsd *lm_test_qsd_start_full(LmTestQsdFlags flags,
-                                  const char *const *extra_args,
-                                  GError **error)
+static LmTestQsd *qsd_start(LmTestQsdFlags flags, const char *const *env,
+                            const char *const *extra_args, GError **error)
 {
     g_autoptr(LmTestQsd) qsd = g_new0(LmTestQsd, 1);
 
+    qsd->env = g_strdupv((char **)env);
     qsd->dir = g_dir_make_tmp("lmtest-XXXXXX", error);
     if (!qsd->dir) {
         return NULL;
@@ -274,6 +281,20 @@ LmTestQsd *lm_test_qsd_start_full(LmTestQsdFlags flags,
         return NULL;
     }
     return g_steal_pointer(&qsd);
+}
+
+LmTestQsd *lm_test_qsd_start_full(LmTestQsdFlags flags,
+                                  const char *const *extra_args,
+                                  GError **error)
+{
+    return qsd_start(flags, NULL, extra_args, error);
+}
+
+LmTestQsd *lm_test_qsd_start_env(const char *const *env,
+                                 const char *const *extra_args,
+                                 GError **error)
+{
+    return qsd_start(LM_TEST_QSD_DEFAULT, env, extra_args, error);
 }
 
 LmTestQsd *lm_test_qsd_start(const char *const *extra_args, GError **error)
@@ -404,6 +425,7 @@ void lm_test_qsd_free(LmTestQsd *qsd)
     g_free(qsd->qmp_path);
     g_free(qsd->log_path);
     g_free(qsd->nbd_path);
+    g_strfreev(qsd->env);
     g_free(qsd);
 }
 

@@ -40,6 +40,11 @@ LmTestQsd *lm_test_qsd_start(const char *const *extra_args, GError **error);
 LmTestQsd *lm_test_qsd_start_full(LmTestQsdFlags flags,
                                   const char *const *extra_args,
                                   GError **error);
+/* As lm_test_qsd_start(), with @env ("NAME=VALUE", NULL-terminated) added
+ * to the daemon's environment (not this process's). */
+LmTestQsd *lm_test_qsd_start_env(const char *const *env,
+                                 const char *const *extra_args,
+                                 GError **error);
 
 /*
  * Start a new daemon in the same directory (same images, same socket

@@ -4,7 +4,8 @@
  * sockets are 0600, its own QMP monitor answers, NBD exports serve a real
  * client (libnbd) bytes that are in the image afterwards, TLS refuses
  * clients without the CA, without a certificate or without TLS, and
- * SIGTERM ends the daemon cleanly (exit 0, images pass qemu-img check).
+ * SIGTERM ends the daemon cleanly (exit 0, images pass qemu-img check),
+ * also in the middle of a commit (the chain stays valid).
  * The vhost-user-blk configurations are driven by a real VM in the vm
  * suite; here they are started and their exports listed.
  *
@@ -189,6 +190,53 @@ static void test_nbd_unix(Fixture *f, gconstpointer data)
     assert_probes_in_image(disk);
 }
 
+/*
+ * The unit's stop while a commit runs: SIGTERM makes the daemon cancel the
+ * job and close the images by itself (exit 0); the chain stays valid and
+ * holds everything that was written, through the overlay.
+ */
+static void test_sigterm_during_commit(Fixture *f, gconstpointer data)
+{
+    g_autofree char *base = fixture_disk(f, "base");
+    g_autofree char *overlay = g_build_filename(f->dir, "overlay.qcow2",
+                                                NULL);
+    g_autofree char *disk_env = g_strconcat("LIVEMERGE_DISK=", overlay,
+                                            NULL);
+    const char *env[] = { disk_env, NULL };
+    g_autoptr(GError) err = NULL;
+    g_autoptr(LmTestQsd) qsd = NULL;
+    g_autoptr(JsonNode) jobs = NULL;
+    g_autofree char *uri = NULL;
+    g_autofree char *out = NULL;
+
+    (void)data;
+    out = lm_test_qemu_io(base, "qcow2", "write -P 0x11 0 16M", NULL);
+    lm_test_image_create(overlay, &(LmTestImageOpts){ .backing = base });
+    g_free(out);
+    out = lm_test_qemu_io(overlay, "qcow2", "write -P 0x22 0 16M", NULL);
+
+    qsd = lm_test_config_start("nbd-unix", f->run_dir, env, &err);
+    g_assert_no_error(err);
+    /* 1 MiB/s: 16 MiB to copy keeps the job running when SIGTERM comes */
+    lm_qmp_runf(lm_test_qsd_qmp(qsd), &err, "livemerge-commit",
+                "{\"job-id\": \"commit0\", \"device\": \"disk0\", "
+                "\"speed\": 1048576}");
+    g_assert_no_error(err);
+    uri = g_strdup_printf("nbd+unix:///disk0?socket=%s/nbd.sock", f->run_dir);
+    assert_client_accepted(uri, NULL);
+    jobs = lm_qmp_executef(lm_test_qsd_qmp(qsd), &err, "query-block-jobs",
+                           NULL);
+    g_assert_no_error(err);
+    g_assert_cmpuint(json_array_get_length(json_node_get_array(jobs)), ==, 1);
+
+    lm_test_config_stop(qsd);
+    lm_test_image_check(base);
+    lm_test_image_check(overlay);
+    assert_probes_in_image(overlay);
+    g_free(out);
+    out = lm_test_qemu_io(overlay, "qcow2", "read -P 0x22 4k 16380k", NULL);
+}
+
 /* A TCP port nobody listens on right now. */
 static guint free_tcp_port(void)
 {
@@ -334,6 +382,8 @@ int main(int argc, char **argv)
                test_nbd_unix, fixture_teardown);
     g_test_add("/qsd-config/nbd-tls", Fixture, NULL, fixture_setup,
                test_nbd_tls, fixture_teardown);
+    g_test_add("/qsd-config/sigterm-during-commit", Fixture, NULL,
+               fixture_setup, test_sigterm_during_commit, fixture_teardown);
     for (guint i = 0; i < G_N_ELEMENTS(vhost_cases); i++) {
         g_autofree char *path = g_strdup_printf("/qsd-config/%s",
                                                 vhost_cases[i].config);

@@ -45,7 +45,7 @@ done
 daemons=$(ls "$logs" | wc -l)
 plugin_records=$(awk '
     function plugin_frame(line) {
-        return line ~ /livemerge|copy-engine|commit-job|filter-driver|filter-graph|dirty-map|qmp-commit|qmp-filter|qmp-commands|load-guard|plugin\.c/
+        return line ~ /livemerge|copy-engine|commit-job|copy-job|stream-job|mirror-job|job-group|pacing|qmp-args|qmp-stream|qmp-mirror|qmp-group|write-tracker|filter-driver|filter-graph|dirty-map|qmp-commit|qmp-filter|qmp-commands|load-guard|plugin\.c/
     }
     /^==[0-9]+== *$/ {
         if ((leak && leak_is_plugin) || (heap && has_plugin))

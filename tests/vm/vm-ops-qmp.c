@@ -9,7 +9,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
-#include "vm-ops.h"
+#include "vm-ops-priv.h"
 
 #include "lm-test-qmp.h"
 #include "vm-qga.h"
@@ -19,91 +19,13 @@
 #define VM_OPS_QGA_TIMEOUT_MS (30 * 1000)
 #define VM_OPS_POLL_US (20 * 1000)
 
-G_DEFINE_QUARK(vm-ops-error-quark, vm_ops_error)
-
-struct VmOps {
+typedef struct {
+    VmOps parent;
     LmQmp *qmp;
-    char *qga_socket;
     GHashTable *commands;   /* the daemon's QMP commands */
     guint jobs;             /* for unique job ids */
     GHashTable *job_events; /* see record_job_event() */
-    gint64 frozen, thawed;
-};
-
-static void vm_layer_free(gpointer data)
-{
-    VmLayer *layer = data;
-
-    g_free(layer->node);
-    g_free(layer->path);
-    g_free(layer);
-}
-
-static VmLayer *vm_layer_new(const char *node, const char *path)
-{
-    VmLayer *layer = g_new0(VmLayer, 1);
-
-    layer->node = g_strdup(node);
-    layer->path = g_strdup(path);
-    return layer;
-}
-
-VmDisk *vm_disk_new(const char *name, const char *base_path, guint64 size)
-{
-    VmDisk *disk = g_new0(VmDisk, 1);
-
-    disk->name = g_strdup(name);
-    disk->size = size;
-    disk->chain = g_ptr_array_new_with_free_func(vm_layer_free);
-    disk->images = g_ptr_array_new_with_free_func(g_free);
-    g_ptr_array_add(disk->chain, vm_layer_new(name, base_path));
-    g_ptr_array_add(disk->images, g_strdup(base_path));
-    return disk;
-}
-
-void vm_disk_free(VmDisk *disk)
-{
-    if (!disk) {
-        return;
-    }
-    g_ptr_array_unref(disk->chain);
-    g_ptr_array_unref(disk->images);
-    g_free(disk->name);
-    g_free(disk);
-}
-
-VmLayer *vm_disk_active(VmDisk *disk)
-{
-    return disk->chain->pdata[disk->chain->len - 1];
-}
-
-VmOps *vm_ops_new(LmQmp *qmp, const char *qga_socket)
-{
-    VmOps *ops = g_new0(VmOps, 1);
-
-    ops->qmp = qmp;
-    ops->qga_socket = g_strdup(qga_socket);
-    ops->job_events = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                            g_free);
-    return ops;
-}
-
-void vm_ops_free(VmOps *ops)
-{
-    if (!ops) {
-        return;
-    }
-    g_clear_pointer(&ops->commands, g_hash_table_unref);
-    g_hash_table_unref(ops->job_events);
-    g_free(ops->qga_socket);
-    g_free(ops);
-}
-
-void vm_ops_last_quiesce(VmOps *ops, gint64 *frozen, gint64 *thawed)
-{
-    *frozen = ops->frozen;
-    *thawed = ops->thawed;
-}
+} VmOpsQmp;
 
 /* @s as a JSON string literal, quotes included. */
 static char *jstr(const char *s)
@@ -113,7 +35,7 @@ static char *jstr(const char *s)
     return json_to_string(node, FALSE);
 }
 
-static gboolean require_command(VmOps *ops, const char *name, GError **error)
+static gboolean require_command(VmOpsQmp *ops, const char *name, GError **error)
 {
     if (!ops->commands) {
         g_autoptr(GError) err = NULL;
@@ -142,13 +64,13 @@ static gboolean require_command(VmOps *ops, const char *name, GError **error)
     return TRUE;
 }
 
-static char *new_job_id(VmOps *ops, const char *kind, VmDisk *disk)
+static char *new_job_id(VmOpsQmp *ops, const char *kind, VmDisk *disk)
 {
     return g_strdup_printf("%s-%s-%u", kind, disk->name, ++ops->jobs);
 }
 
 /* Run a blockdev-create job to its end; its error becomes ours. */
-static gboolean run_create_job(VmOps *ops, const char *job_id,
+static gboolean run_create_job(VmOpsQmp *ops, const char *job_id,
                                const char *options_json, GError **error)
 {
     g_autofree char *id = jstr(job_id);
@@ -209,7 +131,7 @@ static gboolean run_create_job(VmOps *ops, const char *job_id,
  * (nullable), opened as node @node (its file: @node-file), with no
  * backing node yet: blockdev-snapshot or the job attaches what it needs.
  */
-static gboolean create_image(VmOps *ops, const char *node, const char *path,
+static gboolean create_image(VmOpsQmp *ops, const char *node, const char *path,
                              guint64 size, const char *backing,
                              GError **error)
 {
@@ -241,7 +163,7 @@ static gboolean create_image(VmOps *ops, const char *node, const char *path,
 }
 
 /* blockdev-del @node and its file node @node-file. */
-static gboolean drop_image(VmOps *ops, const char *node, GError **error)
+static gboolean drop_image(VmOpsQmp *ops, const char *node, GError **error)
 {
     g_autofree char *file_node = g_strconcat(node, "-file", NULL);
     g_autofree char *jnode = jstr(node);
@@ -258,7 +180,7 @@ static gboolean drop_image(VmOps *ops, const char *node, GError **error)
  * (top first: each holds the one below as its backing), as libvirt does,
  * or they keep blocking operations on the nodes below them.
  */
-static gboolean drop_layers(VmOps *ops, VmDisk *disk, guint from,
+static gboolean drop_layers(VmOpsQmp *ops, VmDisk *disk, guint from,
                             guint count, GError **error)
 {
     for (guint i = from + count; i-- > from;) {
@@ -278,7 +200,7 @@ static gint64 qga_count(VmQga *qga, const char *command, GError **error)
     return ret ? json_node_get_int(ret) : -1;
 }
 
-static gboolean snapshot_disks(VmOps *ops, VmDisk *const *disks,
+static gboolean snapshot_disks(VmOpsQmp *ops, VmDisk *const *disks,
                                guint n_disks, const char *overlay_dir,
                                GPtrArray *nodes, GPtrArray *paths,
                                GError **error)
@@ -288,10 +210,8 @@ static gboolean snapshot_disks(VmOps *ops, VmDisk *const *disks,
     for (guint i = 0; i < n_disks; i++) {
         VmDisk *disk = disks[i];
         VmLayer *active = vm_disk_active(disk);
-        char *node = g_strdup_printf("%s-s%u", disk->name,
-                                     ++disk->overlays);
-        g_autofree char *base = g_strconcat(node, ".qcow2", NULL);
-        char *path = g_build_filename(overlay_dir, base, NULL);
+        char *node;
+        char *path = vm_disk_next_image(disk, overlay_dir, "s", &node);
         g_autofree char *jactive = jstr(active->node);
         g_autofree char *jnode = jstr(node);
 
@@ -311,29 +231,24 @@ static gboolean snapshot_disks(VmOps *ops, VmDisk *const *disks,
                        actions->str);
 }
 
-gboolean vm_ops_snapshot(VmOps *ops, VmDisk *const *disks, guint n_disks,
+static gboolean qmp_snapshot(VmOps *base_ops, VmDisk *const *disks, guint n_disks,
                          const char *overlay_dir, gboolean quiesce,
                          GError **error)
 {
+    VmOpsQmp *ops = (VmOpsQmp *)base_ops;
     g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(VmQga) qga = NULL;
     g_autoptr(GError) thaw_err = NULL;
     gboolean ok;
 
-    ops->frozen = ops->thawed = -1;
     if (quiesce) {
-        if (!ops->qga_socket) {
-            g_set_error(error, VM_OPS_ERROR, VM_OPS_ERROR_FAILED,
-                        "--quiesce needs the guest agent");
-            return FALSE;
-        }
-        qga = vm_qga_connect(ops->qga_socket, VM_OPS_QGA_TIMEOUT_MS, error);
+        qga = vm_qga_connect(ops->parent.qga_socket, VM_OPS_QGA_TIMEOUT_MS, error);
         if (!qga) {
             return FALSE;
         }
-        ops->frozen = qga_count(qga, "guest-fsfreeze-freeze", error);
-        if (ops->frozen < 0) {
+        ops->parent.frozen = qga_count(qga, "guest-fsfreeze-freeze", error);
+        if (ops->parent.frozen < 0) {
             return FALSE;
         }
     }
@@ -341,8 +256,8 @@ gboolean vm_ops_snapshot(VmOps *ops, VmDisk *const *disks, guint n_disks,
                         error);
     if (qga) {
         /* Thaw whatever happened: a frozen guest is stuck. */
-        ops->thawed = qga_count(qga, "guest-fsfreeze-thaw", &thaw_err);
-        if (ops->thawed < 0 && ok) {
+        ops->parent.thawed = qga_count(qga, "guest-fsfreeze-thaw", &thaw_err);
+        if (ops->parent.thawed < 0 && ok) {
             g_propagate_error(error, g_steal_pointer(&thaw_err));
             ok = FALSE;
         }
@@ -369,7 +284,7 @@ gboolean vm_ops_snapshot(VmOps *ops, VmDisk *const *disks, guint n_disks,
  * event's error message, or "" without one.  Events of every job are
  * kept, so waiting for one job does not lose another's.
  */
-static void record_job_event(VmOps *ops, JsonObject *ev)
+static void record_job_event(VmOpsQmp *ops, JsonObject *ev)
 {
     const char *name = json_object_get_string_member(ev, "event");
     JsonObject *data = json_object_get_object_member(ev, "data");
@@ -389,7 +304,7 @@ static void record_job_event(VmOps *ops, JsonObject *ev)
 }
 
 /* What is known of job @job_id's @event: NULL if not seen yet. */
-static const char *job_event(VmOps *ops, const char *job_id,
+static const char *job_event(VmOpsQmp *ops, const char *job_id,
                              const char *event)
 {
     g_autofree char *key = g_strdup_printf("%s %s", job_id, event);
@@ -401,7 +316,7 @@ static const char *job_event(VmOps *ops, const char *job_id,
  * Wait for @event of job @job_id.  Any event of the job carrying an
  * error fails, and so does its end (COMPLETED, CANCELLED) before @event.
  */
-static gboolean wait_job_event(VmOps *ops, const char *job_id,
+static gboolean wait_job_event(VmOpsQmp *ops, const char *job_id,
                                const char *event, GError **error)
 {
     static const char *const events[] = {
@@ -442,7 +357,7 @@ static gboolean wait_job_event(VmOps *ops, const char *job_id,
 }
 
 /* READY, then block-job-complete (the pivot), then COMPLETED. */
-static gboolean pivot_when_ready(VmOps *ops, const char *job_id,
+static gboolean pivot_when_ready(VmOpsQmp *ops, const char *job_id,
                                  GError **error)
 {
     g_autofree char *jid = jstr(job_id);
@@ -453,7 +368,7 @@ static gboolean pivot_when_ready(VmOps *ops, const char *job_id,
            wait_job_event(ops, job_id, "BLOCK_JOB_COMPLETED", error);
 }
 
-static char *start_commit(VmOps *ops, VmDisk *disk, guint top, guint base,
+static char *start_commit(VmOpsQmp *ops, VmDisk *disk, guint top, guint base,
                           GError **error)
 {
     g_autofree char *job_id = new_job_id(ops, "commit", disk);
@@ -463,8 +378,6 @@ static char *start_commit(VmOps *ops, VmDisk *disk, guint top, guint base,
     g_autofree char *jbase = jstr(
         ((VmLayer *)disk->chain->pdata[base])->node);
 
-    g_assert_cmpuint(base, <, top);
-    g_assert_cmpuint(top, <, disk->chain->len);
     if (!require_command(ops, "livemerge-commit", error) ||
         !lm_qmp_runf(ops->qmp, error, "livemerge-commit",
                      "{\"job-id\": %s, \"device\": %s, \"top-node\": %s, "
@@ -474,9 +387,10 @@ static char *start_commit(VmOps *ops, VmDisk *disk, guint top, guint base,
     return g_steal_pointer(&job_id);
 }
 
-gboolean vm_ops_commit(VmOps *ops, VmDisk *disk, guint top, guint base,
+static gboolean qmp_commit(VmOps *base_ops, VmDisk *disk, guint top, guint base,
                        GError **error)
 {
+    VmOpsQmp *ops = (VmOpsQmp *)base_ops;
     gboolean active = top == disk->chain->len - 1;
     g_autofree char *job_id = NULL;
 
@@ -492,11 +406,28 @@ gboolean vm_ops_commit(VmOps *ops, VmDisk *disk, guint top, guint base,
     return drop_layers(ops, disk, base + 1, top - base, error);
 }
 
-gboolean vm_ops_commit_active_all(VmOps *ops, VmDisk *const *disks,
+/* livemerge-complete {job-ids}: every job pivots, or none does. */
+static gboolean complete_group(VmOpsQmp *ops, GPtrArray *jobs, GError **error)
+{
+    g_autoptr(GString) ids = g_string_new("[");
+
+    for (guint i = 0; i < jobs->len; i++) {
+        g_autofree char *jid = jstr(jobs->pdata[i]);
+
+        g_string_append_printf(ids, "%s%s", i ? ", " : "", jid);
+    }
+    g_string_append(ids, "]");
+    return lm_qmp_runf(ops->qmp, error, "livemerge-complete",
+                       "{\"job-ids\": %s}", ids->str);
+}
+
+static gboolean qmp_commit_active_all(VmOps *base_ops, VmDisk *const *disks,
                                   guint n_disks, GError **error)
 {
+    VmOpsQmp *ops = (VmOpsQmp *)base_ops;
     g_autoptr(GPtrArray) jobs = g_ptr_array_new_with_free_func(g_free);
-    g_autofree char *jid = NULL;
+    g_autoptr(GError) no_group = NULL;
+    gboolean group = require_command(ops, "livemerge-complete", &no_group);
 
     for (guint i = 0; i < n_disks; i++) {
         char *job_id = start_commit(ops, disks[i], disks[i]->chain->len - 1,
@@ -507,22 +438,28 @@ gboolean vm_ops_commit_active_all(VmOps *ops, VmDisk *const *disks,
         }
         g_ptr_array_add(jobs, job_id);
     }
-    /* Every disk READY before the first pivot (no group pivot yet). */
     for (guint i = 0; i < n_disks; i++) {
         if (!wait_job_event(ops, jobs->pdata[i], "BLOCK_JOB_READY", error)) {
             return FALSE;
         }
     }
-    for (guint i = 0; i < n_disks; i++) {
-        g_free(jid);
-        jid = jstr(jobs->pdata[i]);
-        if (!lm_qmp_runf(ops->qmp, error, "block-job-complete",
-                         "{\"device\": %s}", jid) ||
-            !wait_job_event(ops, jobs->pdata[i], "BLOCK_JOB_COMPLETED",
-                            error)) {
+    /* One pivot for all disks where the daemon has it, else one each. */
+    if (group) {
+        if (!complete_group(ops, jobs, error)) {
             return FALSE;
         }
-        if (!drop_layers(ops, disks[i], 1, disks[i]->chain->len - 1,
+    } else {
+        g_test_message("pivoting one disk after the other: %s",
+                       no_group->message);
+    }
+    for (guint i = 0; i < n_disks; i++) {
+        g_autofree char *jid = jstr(jobs->pdata[i]);
+
+        if ((!group && !lm_qmp_runf(ops->qmp, error, "block-job-complete",
+                                    "{\"device\": %s}", jid)) ||
+            !wait_job_event(ops, jobs->pdata[i], "BLOCK_JOB_COMPLETED",
+                            error) ||
+            !drop_layers(ops, disks[i], 1, disks[i]->chain->len - 1,
                          error)) {
             return FALSE;
         }
@@ -530,8 +467,9 @@ gboolean vm_ops_commit_active_all(VmOps *ops, VmDisk *const *disks,
     return TRUE;
 }
 
-gboolean vm_ops_pull(VmOps *ops, VmDisk *disk, GError **error)
+static gboolean qmp_pull(VmOps *base_ops, VmDisk *disk, GError **error)
 {
+    VmOpsQmp *ops = (VmOpsQmp *)base_ops;
     g_autofree char *job_id = new_job_id(ops, "pull", disk);
     g_autofree char *jid = jstr(job_id);
     g_autofree char *jdev = jstr(vm_disk_active(disk)->node);
@@ -546,17 +484,16 @@ gboolean vm_ops_pull(VmOps *ops, VmDisk *disk, GError **error)
     return drop_layers(ops, disk, 0, disk->chain->len - 1, error);
 }
 
-gboolean vm_ops_copy(VmOps *ops, VmDisk *disk, const char *dir,
+static gboolean qmp_copy(VmOps *base_ops, VmDisk *disk, const char *dir,
                      GError **error)
 {
+    VmOpsQmp *ops = (VmOpsQmp *)base_ops;
     g_autofree char *job_id = new_job_id(ops, "copy", disk);
     g_autofree char *jid = jstr(job_id);
     g_autofree char *jdev = jstr(vm_disk_active(disk)->node);
-    g_autofree char *node = g_strdup_printf("%s-copy%u", disk->name,
-                                            ++disk->overlays);
+    g_autofree char *node = NULL;
+    g_autofree char *path = vm_disk_next_image(disk, dir, "copy", &node);
     g_autofree char *jnode = jstr(node);
-    g_autofree char *base = g_strconcat(node, ".qcow2", NULL);
-    g_autofree char *path = g_build_filename(dir, base, NULL);
 
     if (!require_command(ops, "livemerge-mirror", error) ||
         !create_image(ops, node, path, disk->size, NULL, error)) {
@@ -564,11 +501,39 @@ gboolean vm_ops_copy(VmOps *ops, VmDisk *disk, const char *dir,
     }
     g_ptr_array_add(disk->images, g_strdup(path));
     if (!lm_qmp_runf(ops->qmp, error, "livemerge-mirror",
-                     "{\"job-id\": %s, \"device\": %s, \"target\": %s}",
-                     jid, jdev, jnode) ||
+                     "{\"job-id\": %s, \"device\": %s, \"target\": %s,"
+                     " \"sync\": \"full\"}", jid, jdev, jnode) ||
         !pivot_when_ready(ops, job_id, error)) {
         return FALSE;
     }
     g_ptr_array_add(disk->chain, vm_layer_new(node, path));
     return drop_layers(ops, disk, 0, disk->chain->len - 1, error);
+}
+
+static void qmp_finalize(VmOps *base_ops)
+{
+    VmOpsQmp *ops = (VmOpsQmp *)base_ops;
+
+    g_clear_pointer(&ops->commands, g_hash_table_unref);
+    g_hash_table_unref(ops->job_events);
+}
+
+static const VmOpsClass qmp_class = {
+    .snapshot = qmp_snapshot,
+    .commit = qmp_commit,
+    .commit_active_all = qmp_commit_active_all,
+    .pull = qmp_pull,
+    .copy = qmp_copy,
+    .finalize = qmp_finalize,
+};
+
+VmOps *vm_ops_new_qmp(LmQmp *qmp, const char *qga_socket)
+{
+    VmOpsQmp *ops = g_new0(VmOpsQmp, 1);
+
+    vm_ops_init(&ops->parent, &qmp_class, qga_socket);
+    ops->qmp = qmp;
+    ops->job_events = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                            g_free);
+    return &ops->parent;
 }

@@ -6,8 +6,9 @@
  * guest's filesystems frozen through its agent), intermediate and active
  * commit with pivot, pull, and copy to a new image with pivot.  This
  * interface keeps the VM tests independent of how the operations are
- * driven: vm-ops-qmp.c drives the daemon over QMP as the CLI does; a CLI
- * driver can replace it without touching the tests.
+ * driven: vm-ops-cli.c runs the livemerge CLI (what the suite uses);
+ * vm-ops-qmp.c drives the daemon over QMP directly, step by step (the
+ * plugin's commands without the controller: LIVEMERGE_VM_DRIVER=qmp).
  *
  * An operation the daemon cannot do (its QMP command is missing) fails
  * with VM_OPS_ERROR_UNSUPPORTED naming the command.
@@ -53,8 +54,15 @@ VmLayer *vm_disk_active(VmDisk *disk);
 
 typedef struct VmOps VmOps;
 
-/* @qga_socket (nullable): the guest agent, for quiesced snapshots. */
-VmOps *vm_ops_new(LmQmp *qmp, const char *qga_socket);
+/*
+ * The livemerge CLI @cli talking to the daemon's monitor at @qmp_socket
+ * (one the CLI has to itself); @qga_socket (nullable): the guest agent,
+ * for quiesced snapshots.
+ */
+VmOps *vm_ops_new_cli(const char *cli, const char *qmp_socket,
+                      const char *qga_socket);
+/* QMP commands on @qmp (not owned). */
+VmOps *vm_ops_new_qmp(LmQmp *qmp, const char *qga_socket);
 void vm_ops_free(VmOps *ops);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmOps, vm_ops_free)
 
@@ -67,7 +75,10 @@ gboolean vm_ops_snapshot(VmOps *ops, VmDisk *const *disks, guint n_disks,
                          const char *overlay_dir, gboolean quiesce,
                          GError **error);
 
-/* Filesystems the last quiesced snapshot froze and thawed (agent's counts). */
+/*
+ * Filesystems the last quiesced snapshot froze and thawed (the agent's
+ * counts); -1 where the driver cannot know (the CLI does not say).
+ */
 void vm_ops_last_quiesce(VmOps *ops, gint64 *frozen, gint64 *thawed);
 
 /*
@@ -77,7 +88,11 @@ void vm_ops_last_quiesce(VmOps *ops, gint64 *frozen, gint64 *thawed);
 gboolean vm_ops_commit(VmOps *ops, VmDisk *disk, guint top, guint base,
                        GError **error);
 
-/* Active commits of several disks at once, each pivoting when all are READY. */
+/*
+ * Active commits of several disks at once; when all are READY, one pivot
+ * for all (livemerge-complete), or one after the other if the daemon
+ * lacks it.
+ */
 gboolean vm_ops_commit_active_all(VmOps *ops, VmDisk *const *disks,
                                   guint n_disks, GError **error);
 
