@@ -4,8 +4,9 @@
  *   livemerge-bench [--quick] [--output DIR] [--workdir DIR] [SCENARIO...]
  *
  * Scenarios (default: all): intermediate (1), active (2), pivot (3),
- * mirror (4), scaling (5: scaling-allocated, scaling-virtual, rss), and
- * timeline (the over-time plot of an active commit).  Results go to
+ * mirror (4), scaling (5: scaling-allocated, scaling-virtual, rss),
+ * timeline (the over-time plot of an active commit), stream (6),
+ * mirror-job (7) and whole (8: the guest writes its whole disk).  Results go to
  * bench/results/<YYYY-MM-DD>[-quick]/ unless --output says otherwise:
  * results.md, results.csv, PNG plots, machine.txt, and raw/ (fio logs,
  * plot data; not meant to be committed).
@@ -99,6 +100,15 @@ static const struct {
     { "rss", NULL, "daemon peak RSS per job against buf-size" },
     { "timeline", NULL, "guest IOPS/latency and job throughput over time "
       "during an active commit, livemerge and QEMU side by side" },
+    { "stream", "6", "stream (pull a backing layer into the active one): "
+      "livemerge-stream vs block-stream vs livemerge's own intermediate "
+      "commit, page cache" },
+    { "mirror-job", "7", "livemerge-mirror vs blockdev-mirror "
+      "write-blocking and background under 4k QD16, guest writing half "
+      "or all of its disk" },
+    { "whole", "8", "active commit and mirrors with a guest writing its "
+      "whole disk, including the region being copied: guest work lost, "
+      "p99, start to pivot" },
 };
 
 static void set_sizes(Bench *b)
@@ -113,6 +123,7 @@ static void set_sizes(Bench *b)
             .active_disk = 128 * MiB, .active_alloc = 32 * MiB,
             .ramp_s = 0.3, .hold_s = 0.2, .baseline_s = 0.8,
             .ready_cap_s = 8, .pivot_cap_s = 4,
+            .stream_reps = 1, .job_reps = 1,
             .scale_alloc = { 16 * MiB, 32 * MiB, 64 * MiB },
             .scale_alloc_disk = 256 * MiB,
             .scale_alloc_big = 0, .scale_alloc_big_reps = 1,
@@ -134,6 +145,8 @@ static void set_sizes(Bench *b)
              * no-job window and the job's window compare like for like */
             .ramp_s = 3.0, .hold_s = 1.0, .baseline_s = 5.0,
             .ready_cap_s = 60, .pivot_cap_s = 30,
+            /* the target is a median of at least 5 */
+            .stream_reps = 5, .job_reps = 3,
             .scale_alloc = { 256 * MiB, 512 * MiB, 1 * GiB, 2 * GiB,
                              4 * GiB },
             .scale_alloc_disk = 8 * GiB,
@@ -148,6 +161,7 @@ static void set_sizes(Bench *b)
     }
     if (opt_reps > 0) {
         s->reps = s->scale_reps = s->rss_reps = opt_reps;
+        s->stream_reps = s->job_reps = opt_reps;
         s->scale_alloc_big_reps = MIN(s->scale_alloc_big_reps, opt_reps);
     }
 }
@@ -289,7 +303,8 @@ static char *md_header(Bench *b, double minutes, GPtrArray *failures)
         "# livemerge benchmark, %s%s\n\n"
         "- machine: %s\n"
         "- QEMU: qemu-storage-daemon %s; livemerge %s\n"
-        "- QEMU's own jobs (block-commit, blockdev-mirror) ran in %s; "
+        "- QEMU's own jobs (block-commit, block-stream, blockdev-mirror) "
+        "ran in %s; "
         "livemerge and the no-job guest baselines in the daemon with the "
         "plugin\n"
         "- %d repetitions per point (unless a table says otherwise), "
@@ -357,6 +372,9 @@ static gboolean check_outputs(Bench *b, GHashTable *sel)
         { "scaling-virtual", "scaling-virtual.png" },
         { "rss", "rss-bufsize.png" },
         { "timeline", "active-timeline.png" },
+        { "stream", "stream-throughput.png" },
+        { "mirror-job", "mirror-job-work-lost.png" },
+        { "whole", "whole-work-lost.png" },
     };
 
     for (guint i = 0; i < G_N_ELEMENTS(always); i++) {
@@ -399,7 +417,7 @@ int main(int argc, char **argv)
     g_option_context_set_summary(ctx,
         "Scenarios (default: all): intermediate|1, active|2, pivot|3, "
         "mirror|4, scaling|5 (= scaling-allocated scaling-virtual rss), "
-        "timeline.  See --list.");
+        "timeline, stream|6, mirror-job|7, whole|8.  See --list.");
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
         fprintf(stderr, "livemerge-bench: %s\n", err->message);
         return 2;
@@ -492,9 +510,15 @@ int main(int argc, char **argv)
         .pivot = selected(sel, "pivot"),
         .mirror = selected(sel, "mirror"),
         .timeline = selected(sel, "timeline"),
+        .mirror_job = selected(sel, "mirror-job"),
+        .whole = selected(sel, "whole"),
     };
-    if (asel.active || asel.pivot || asel.mirror || asel.timeline) {
+    if (asel.active || asel.pivot || asel.mirror || asel.timeline ||
+        asel.mirror_job || asel.whole) {
         bench_scenario_active(b, &asel);
+    }
+    if (selected(sel, "stream")) {
+        bench_scenario_stream(b);
     }
     if (selected(sel, "scaling-allocated") ||
         selected(sel, "scaling-virtual") || selected(sel, "rss")) {

@@ -38,6 +38,10 @@ typedef struct {
     double baseline_s;          /* guest alone: measured window */
     double ready_cap_s;         /* no READY within this: "never" */
     double pivot_cap_s;         /* no pivot within this: "never" */
+    int job_reps;               /* 7-8 (mirror-job, whole): repetitions */
+
+    /* 6. stream: the intermediate chain (inter_disk, inter_alloc) */
+    int stream_reps;
 
     /* 5. scaling */
     guint64 scale_alloc[8];     /* 0-terminated */
@@ -114,8 +118,11 @@ typedef struct {
     gboolean pivot;             /* 3: pivot time under the heaviest load */
     gboolean mirror;            /* 4: lm modes vs blockdev-mirror wb */
     gboolean timeline;          /* the over-time plot */
+    gboolean mirror_job;        /* 7: livemerge-mirror vs blockdev-mirror */
+    gboolean whole;             /* 8: guest writing its whole disk */
 } BenchActiveSel;
 void bench_scenario_active(Bench *b, const BenchActiveSel *sel);
+void bench_scenario_stream(Bench *b);
 void bench_scenario_scaling(Bench *b, gboolean allocated, gboolean virt,
                             gboolean rss);
 

@@ -29,6 +29,8 @@ const char *const bench_inter_method_name[] = {
     [BENCH_INTER_QEMU_IMG] = "qemu-img-commit",
     [BENCH_INTER_RAW_COPY] = "raw-copy",
     [BENCH_INTER_IDLE] = "no-job",
+    [BENCH_INTER_LIVEMERGE_STREAM] = "livemerge-stream",
+    [BENCH_INTER_QEMU_STREAM] = "qemu-block-stream",
 };
 
 static const char *const chain_files[] = { "base.qcow2", "mid.qcow2",
@@ -169,8 +171,11 @@ static void live_run(Bench *b, BenchChain *c, const BenchInterOpts *o,
     g_autofree char *fail_log = bench_run_failure_log(run);
     g_autoptr(GError) err = NULL;
     gboolean plugin = o->method == BENCH_INTER_LIVEMERGE ||
+                      o->method == BENCH_INTER_LIVEMERGE_STREAM ||
                       (o->method == BENCH_INTER_IDLE && !o->stock_daemon) ||
-                      (o->method == BENCH_INTER_QEMU && b->rival_plugin);
+                      ((o->method == BENCH_INTER_QEMU ||
+                        o->method == BENCH_INTER_QEMU_STREAM) &&
+                       b->rival_plugin);
     BenchDaemon *d;
     LmQmp *qmp;
     BenchJobWatch w;
@@ -219,6 +224,15 @@ static void live_run(Bench *b, BenchChain *c, const BenchInterOpts *o,
         ok = lm_qmp_runf(qmp, &err, "block-commit",
                          "{\"job-id\": \"" JOB_ID "\", \"device\": \"top\", "
                          "\"top-node\": \"mid\", \"base-node\": \"base\"}");
+        break;
+    case BENCH_INTER_LIVEMERGE_STREAM:
+    case BENCH_INTER_QEMU_STREAM:
+        /* Pull mid into top, keep base: the same bytes a commit copies */
+        ok = lm_qmp_runf(qmp, &err,
+                         o->method == BENCH_INTER_QEMU_STREAM
+                         ? "block-stream" : "livemerge-stream",
+                         "{\"job-id\": \"" JOB_ID "\", \"device\": \"top\", "
+                         "\"base-node\": \"base\"}");
         break;
     default:
         ok = TRUE;

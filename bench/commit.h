@@ -1,5 +1,7 @@
 /*
- * livemerge benchmark harness - one intermediate commit, by any method
+ * livemerge benchmark harness - one intermediate job, by any method: a
+ * commit of mid into base, or a stream of mid into top (both leave top on
+ * base, having copied mid's data)
  *
  * The chain is base <- mid <- top (top exported, as a guest's disk): base
  * holds data at its start, mid the bytes to commit spread over the whole
@@ -27,6 +29,8 @@ typedef enum {
     BENCH_INTER_QEMU_IMG,       /* offline qemu-img commit + rebase -u */
     BENCH_INTER_RAW_COPY,       /* fio: read + write the same bytes */
     BENCH_INTER_IDLE,           /* the daemon with the chain, no job */
+    BENCH_INTER_LIVEMERGE_STREAM, /* livemerge-stream, base-node base */
+    BENCH_INTER_QEMU_STREAM,    /* QEMU's block-stream, base-node base */
 } BenchInterMethod;
 
 extern const char *const bench_inter_method_name[];
@@ -55,7 +59,7 @@ typedef struct {
 
 /*
  * One run into @run: time_s (command to BLOCK_JOB_COMPLETED, or the
- * offline tool), durable_s (+ syncfs of the base's filesystem),
+ * offline tool), durable_s (+ syncfs of the images' filesystem),
  * throughput (allocated bytes / durable_s), peak_rss (if asked).
  */
 void bench_inter_run(Bench *b, BenchChain *c, const BenchInterOpts *o,

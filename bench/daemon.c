@@ -101,6 +101,26 @@ gboolean bench_daemon_export(BenchDaemon *d, const char *node,
     return lm_test_qsd_export(d->qsd, node, BENCH_EXPORT, error);
 }
 
+gboolean bench_plugin_has_command(const char *command)
+{
+    g_autoptr(GError) err = NULL;
+    BenchDaemon *d = bench_daemon_start(TRUE, &err);
+    gboolean has;
+
+    if (!d) {
+        bench_die("starting a daemon with the plugin: %s", err->message);
+    }
+    has = lm_qmp_has_command(bench_daemon_qmp(d), command, &err);
+    if (err) {
+        bench_die("query-commands: %s", err->message);
+    }
+    if (!bench_daemon_stop(d, NULL, FALSE, &err)) {
+        bench_die("%s", err->message);
+    }
+    bench_log("the plugin %s %s", has ? "offers" : "lacks", command);
+    return has;
+}
+
 guint64 bench_daemon_peak_rss_kib(BenchDaemon *d)
 {
     g_autofree char *path = g_strdup_printf(

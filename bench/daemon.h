@@ -59,6 +59,13 @@ gboolean bench_daemon_add_qcow2(BenchDaemon *d, const char *node,
 gboolean bench_daemon_export(BenchDaemon *d, const char *node,
                              GError **error);
 
+/*
+ * Whether the plugin offers QMP @command (query-commands of a fresh
+ * daemon with the plugin): the job kinds it lacks are reported as n/a
+ * rather than failing every run.  Dies if the daemon cannot start.
+ */
+gboolean bench_plugin_has_command(const char *command);
+
 /* VmHWM (peak RSS) of the daemon, in KiB; 0 if unreadable */
 guint64 bench_daemon_peak_rss_kib(BenchDaemon *d);
 

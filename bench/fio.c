@@ -84,7 +84,14 @@ BenchFio *bench_fio_start(const BenchFioLoad *load, GError **error)
     add(argv, "--percentile_list=50:99:99.9");
     add(argv, "--write_iops_log=%s", logs);
     add(argv, "--write_lat_log=%s", logs);
-    add(argv, "--log_avg_msec=250");
+    add(argv, "--log_avg_msec=%d", BENCH_FIO_LOG_MSEC);
+    if (load->pattern) {
+        add(argv, "--buffer_pattern=0x%02x", load->pattern);
+        add(argv, "--scramble_buffers=0");
+    }
+    if (load->iolog) {
+        add(argv, "--write_iolog=%s", load->iolog);
+    }
     add(argv, "--output-format=json");
     g_ptr_array_add(argv, NULL);
 
@@ -314,6 +321,70 @@ gboolean bench_fio_copy(const char *src, const char *dst, guint64 bytes,
         return FALSE;
     }
     return TRUE;
+}
+
+double bench_fio_log_integral(GArray *log, double window_s, double t0,
+                              double t1)
+{
+    double sum = 0;
+
+    for (guint i = 0; i + 1 < log->len; i += 2) {
+        double end = g_array_index(log, double, i);
+        double v = g_array_index(log, double, i + 1);
+        double lo = MAX(end - window_s, t0), hi = MIN(end, t1);
+
+        if (hi > lo) {
+            sum += v * (hi - lo);
+        }
+    }
+    return sum;
+}
+
+guint8 *bench_fio_written_blocks(const char *iolog, guint64 disk,
+                                 guint64 block, GError **error)
+{
+    g_autoptr(GFile) file = g_file_new_for_path(iolog);
+    g_autoptr(GFileInputStream) in = g_file_read(file, NULL, error);
+    g_autoptr(GDataInputStream) data = NULL;
+    g_autofree guint8 *written = NULL;
+    char *line;
+
+    if (!in) {
+        return NULL;
+    }
+    written = g_malloc0(disk / block);
+    data = g_data_input_stream_new(G_INPUT_STREAM(in));
+    /*
+     * "fio version 3 iolog", then "[<time ms>] <file> <action> [<offset>
+     * <len>]" (version 2 has no time): a write ends in "write <o> <l>"
+     */
+    while ((line = g_data_input_stream_read_line(data, NULL, NULL, error))) {
+        g_auto(GStrv) f = g_strsplit(line, " ", -1);
+        guint n = g_strv_length(f);
+        guint64 off, len;
+
+        g_free(line);
+        if (n < 4 || !g_str_equal(f[n - 3], "write")) {
+            continue;
+        }
+        off = g_ascii_strtoull(f[n - 2], NULL, 10);
+        len = g_ascii_strtoull(f[n - 1], NULL, 10);
+        if (off + len > disk || len == 0) {
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                        "%s: a write of %" G_GUINT64_FORMAT " bytes at %"
+                        G_GUINT64_FORMAT " is outside the %" G_GUINT64_FORMAT
+                        "-byte disk", iolog, len, off, disk);
+            return NULL;
+        }
+        for (guint64 b = off / block; b < (off + len + block - 1) / block;
+             b++) {
+            written[b] = 1;
+        }
+    }
+    if (error && *error) {
+        return NULL;
+    }
+    return g_steal_pointer(&written);
 }
 
 GArray *bench_fio_read_log(const char *path)

@@ -22,6 +22,9 @@
 
 G_BEGIN_DECLS
 
+/* fio averages its IOPS/latency logs over windows of this many ms */
+#define BENCH_FIO_LOG_MSEC 250
+
 typedef struct {
     const char *name;       /* "4k-qd16", "64k-qd4" */
     const char *rw;         /* fio rw= */
@@ -38,6 +41,12 @@ typedef struct {
     double ramp_s;
     double runtime_s;       /* 0: until bench_fio_stop() */
     const char *dir;        /* fio.json, fio.log and the logs go here */
+    /* Non-zero: every byte the guest writes is this (no scrambling), so
+     * what it wrote can be told from what it did not */
+    guint8 pattern;
+    /* Non-NULL: fio logs every I/O it issues there (write_iolog), for
+     * bench_fio_written_blocks() */
+    const char *iolog;
 } BenchFioLoad;
 
 typedef struct {
@@ -76,6 +85,22 @@ gboolean bench_fio_copy(const char *src, const char *dst, guint64 bytes,
 
 /* A fio log (time ms, value, ...) as pairs of doubles: t [s], value */
 GArray *bench_fio_read_log(const char *path);
+
+/*
+ * The integral of a fio IOPS log (log_avg_msec windows, each entry the
+ * average over the window that ends at its time) over [@t0, @t1] seconds:
+ * the I/Os completed then.  @window_s: the log's averaging window.
+ */
+double bench_fio_log_integral(GArray *log, double window_s, double t0,
+                              double t1);
+
+/*
+ * Which @block-sized blocks of [0, @disk) a write_iolog says were
+ * written: one byte per block, 1 = written.  NULL with @error if the log
+ * cannot be read or names a write outside the disk.
+ */
+guint8 *bench_fio_written_blocks(const char *iolog, guint64 disk,
+                                 guint64 block, GError **error);
 
 G_END_DECLS
 

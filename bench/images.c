@@ -12,6 +12,7 @@
 
 #include <string.h>
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
 #include "lm-test-image.h"
@@ -121,16 +122,18 @@ gboolean bench_image_check(const char *path, GError **error)
     return bench_run(argv, NULL, error);
 }
 
-gboolean bench_image_verify_spread(const char *path, guint64 region,
-                                   guint64 alloc, guint8 pattern,
-                                   guint64 base_data, guint8 base_pattern,
-                                   GError **error)
+/*
+ * What each 1 MiB piece of [0, @disk) reads on the pristine disk: the
+ * spread of @alloc over [0, @region) over @base_pattern in [0,
+ * @base_data), zeroes elsewhere
+ */
+static guint8 *pristine_pieces(guint64 disk, guint64 region, guint64 alloc,
+                               guint8 pattern, guint64 base_data,
+                               guint8 base_pattern)
 {
-    guint64 n = region / SPREAD_PIECE;
+    guint64 n = disk / SPREAD_PIECE;
     guint64 stride = spread_stride(region, alloc);
-    g_autofree guint8 *expect = g_malloc0(n);
-    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-    g_autofree char *out = NULL;
+    guint8 *expect = g_malloc0(n);
 
     for (guint64 i = 0; i < n; i++) {
         expect[i] = i * SPREAD_PIECE < base_data ? base_pattern : 0;
@@ -138,6 +141,21 @@ gboolean bench_image_verify_spread(const char *path, guint64 region,
     for (guint64 i = 0; i < alloc / SPREAD_PIECE; i++) {
         expect[spread_piece(i, stride)] = pattern;
     }
+    return expect;
+}
+
+gboolean bench_image_verify_spread(const char *path, guint64 region,
+                                   guint64 alloc, guint8 pattern,
+                                   guint64 base_data, guint8 base_pattern,
+                                   GError **error)
+{
+    guint64 n = region / SPREAD_PIECE;
+    g_autofree guint8 *expect = pristine_pieces(region, region, alloc,
+                                                pattern, base_data,
+                                                base_pattern);
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *out = NULL;
+
     g_ptr_array_add(argv, g_strdup("qemu-io"));
     g_ptr_array_add(argv, g_strdup("-r"));
     g_ptr_array_add(argv, g_strdup("-f"));
@@ -170,6 +188,80 @@ gboolean bench_image_compare(const char *a, const char *b, GError **error)
                            a, b, NULL };
 
     return bench_run(argv, NULL, error);
+}
+
+/* The first byte of @buf[0, @len) that is not @c, or -1 */
+static gssize first_other(const guint8 *buf, gsize len, guint8 c)
+{
+    for (gsize i = 0; i < len; i++) {
+        if (buf[i] != c) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+gboolean bench_image_verify_guest(const char *path, guint64 disk,
+                                  guint64 region, guint64 alloc,
+                                  guint8 pattern, guint64 base_data,
+                                  guint8 base_pattern, const guint8 *written,
+                                  guint64 block, guint8 guest_pattern,
+                                  const char *scratch, GError **error)
+{
+    const char *convert[] = { "qemu-img", "convert", "-f", "qcow2", "-O",
+                              "raw", path, scratch, NULL };
+    g_autofree guint8 *expect = pristine_pieces(disk, region, alloc, pattern,
+                                                base_data, base_pattern);
+    g_autofree guint8 *buf = g_malloc(SPREAD_PIECE);
+    g_autoptr(GFile) file = g_file_new_for_path(scratch);
+    g_autoptr(GFileInputStream) in = NULL;
+    guint64 bad = 0, first_bad = 0;
+    guint8 first_want = 0, first_have = 0;
+
+    g_assert(SPREAD_PIECE % block == 0);
+    if (!bench_run(convert, NULL, error) ||
+        !(in = g_file_read(file, NULL, error))) {
+        g_unlink(scratch);
+        return FALSE;
+    }
+    for (guint64 piece = 0; piece < disk / SPREAD_PIECE; piece++) {
+        gsize got;
+
+        if (!g_input_stream_read_all(G_INPUT_STREAM(in), buf, SPREAD_PIECE,
+                                     &got, NULL, error) ||
+            got != SPREAD_PIECE) {
+            if (error && !*error) {
+                g_set_error(error, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT,
+                            "%s: short read of the guest's view", scratch);
+            }
+            g_unlink(scratch);
+            return FALSE;
+        }
+        for (guint64 o = 0; o < SPREAD_PIECE; o += block) {
+            guint64 at = piece * SPREAD_PIECE + o;
+            guint8 want = written[at / block] ? guest_pattern : expect[piece];
+            gssize off = first_other(buf + o, block, want);
+
+            if (off >= 0) {
+                if (!bad++) {
+                    first_bad = at + off;
+                    first_want = want;
+                    first_have = buf[o + off];
+                }
+            }
+        }
+    }
+    g_unlink(scratch);
+    if (bad) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                    "%s: %" G_GUINT64_FORMAT " block(s) of %" G_GUINT64_FORMAT
+                    " bytes differ from what the guest wrote or the pristine "
+                    "disk; first at offset %" G_GUINT64_FORMAT ": 0x%02x "
+                    "instead of 0x%02x (the guest writes 0x%02x)", path, bad,
+                    block, first_bad, first_have, first_want, guest_pattern);
+        return FALSE;
+    }
+    return TRUE;
 }
 
 char *bench_image_backing(const char *path)

@@ -57,6 +57,20 @@ gboolean bench_image_verify_spread(const char *path, guint64 region,
                                    guint64 base_data, guint8 base_pattern,
                                    GError **error);
 
+/*
+ * The same layout over the whole disk [0, @disk) (spread over the first
+ * @region), except that every @block-sized block flagged in @written
+ * (bench_fio_written_blocks()) must read @guest_pattern: the exact check
+ * for a guest that wrote anywhere, the region being copied included.
+ * The guest's view is converted to a raw @scratch file (removed after).
+ */
+gboolean bench_image_verify_guest(const char *path, guint64 disk,
+                                  guint64 region, guint64 alloc,
+                                  guint8 pattern, guint64 base_data,
+                                  guint8 base_pattern, const guint8 *written,
+                                  guint64 block, guint8 guest_pattern,
+                                  const char *scratch, GError **error);
+
 /* The image's backing file name as in its header ("" if none) */
 char *bench_image_backing(const char *path);
 

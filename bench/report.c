@@ -256,6 +256,57 @@ static gboolean key_matches(const BenchKey *k, const Record *r)
            field_matches(k->size, r->size);
 }
 
+/* Same run: same key fields and repetition */
+static gboolean same_run(const Record *x, const Record *y)
+{
+    return x->rep == y->rep && g_str_equal(x->scenario, y->scenario) &&
+           g_str_equal(x->method, y->method) &&
+           g_str_equal(x->mode, y->mode) && g_str_equal(x->load, y->load) &&
+           g_str_equal(x->cache, y->cache) && g_str_equal(x->size, y->size);
+}
+
+void bench_report_derive(BenchReport *r, const BenchKey *key,
+                         const char *a, const char *b, const char *metric,
+                         const char *unit,
+                         double (*fn)(double a, double b, gpointer data),
+                         gpointer data)
+{
+    guint n = r->records->len;
+
+    for (guint i = 0; i < n; i++) {
+        Record *ra = g_ptr_array_index(r->records, i);
+
+        if (ra->text || !g_str_equal(ra->metric, a) ||
+            !key_matches(key, ra)) {
+            continue;
+        }
+        for (guint j = 0; j < n; j++) {
+            Record *rb = g_ptr_array_index(r->records, j);
+
+            if (!rb->text && g_str_equal(rb->metric, b) &&
+                same_run(ra, rb)) {
+                Record *d = g_new0(Record, 1);
+
+                *d = (Record) {
+                    .scenario = g_strdup(ra->scenario),
+                    .method = g_strdup(ra->method),
+                    .mode = g_strdup(ra->mode),
+                    .load = g_strdup(ra->load),
+                    .cache = g_strdup(ra->cache),
+                    .size = g_strdup(ra->size),
+                    .rep = ra->rep,
+                    .daemon = g_strdup(ra->daemon),
+                    .metric = g_strdup(metric),
+                    .value = fn(ra->value, rb->value, data),
+                    .unit = g_strdup(unit),
+                };
+                g_ptr_array_add(r->records, d);
+                break;
+            }
+        }
+    }
+}
+
 static int cmp_double(gconstpointer a, gconstpointer b)
 {
     double x = *(const double *)a, y = *(const double *)b;

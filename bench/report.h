@@ -51,6 +51,17 @@ char *bench_run_failure_log(BenchRun *run);
 /* Commit the run's rows to the report and free it */
 void bench_run_end(BenchRun *run);
 
+/*
+ * A metric computed after the runs, from two metrics of the same run
+ * (same key and repetition): for every run matching @key that has both
+ * @a and @b, adds @metric = @fn(a, b, @data) in @unit.
+ */
+void bench_report_derive(BenchReport *r, const BenchKey *key,
+                         const char *a, const char *b, const char *metric,
+                         const char *unit,
+                         double (*fn)(double a, double b, gpointer data),
+                         gpointer data);
+
 typedef struct {
     int runs;             /* committed runs with this key */
     int failed;           /* of which failed */
@@ -84,6 +95,18 @@ void bench_md_row(Bench *b, const char *const *cells);
  * from the Markdown.  FALSE (logged) if gnuplot failed.
  */
 char *bench_plot_data_path(Bench *b, const char *name);
+
+/* gnuplot: clustered bars with min-max error bars, y from 0 */
+#define BENCH_GP_BARS \
+    "set style data histogram\n" \
+    "set style histogram errorbars gap 2 lw 1\n" \
+    "set style fill solid 0.6 border -1\n" \
+    "set yrange [0:*]\n"
+/* ... whose bars are a copy's rate */
+#define BENCH_GP_THROUGHPUT_BARS BENCH_GP_BARS \
+    "set ylabel 'MiB/s (allocated bytes / durable time), median, " \
+    "min-max'\n"
+
 gboolean bench_plot(Bench *b, const char *name, const char *title,
                     const char *script);
 

@@ -1,21 +1,28 @@
 /*
- * Scenarios 2, 3 and 4 and the timeline: active commit under a guest.
+ * Scenarios 2, 3, 4, 7 and 8 and the timeline: active commit and mirror
+ * under a guest.
  *
  * The disk is base <- overlay (overlay exported, the active layer).  The
  * overlay holds data in the first half of the disk; the guest (fio, nbd
- * engine) writes the second half.  Each run: fresh images and daemon,
+ * engine) writes the second half, or, in the "-whole" loads, the whole
+ * disk, the region being copied included: every byte it writes is then
+ * one pattern and fio logs every write, so the guest's final view is
+ * checked block by block.  Each run: fresh images and daemon,
  * fio warms up, the job starts, READY (or the cap: "never", then
  * block-job-cancel), READY held for a moment under load, pivot
  * (block-job-complete to BLOCK_JOB_COMPLETED), fio stopped.  fio's
  * numbers cover the job from its start to its end.  Afterwards every
  * image passes qemu-img check and the first half of the guest's disk
- * (which the guest never wrote) equals the pristine one.
+ * (which the guest never wrote) equals the pristine one (whole-disk
+ * guest: every block reads what the guest last wrote there or, where it
+ * never wrote, the pristine data).
  *
  * Methods: livemerge in each copy mode, QEMU's active commit (block-commit
  * on the active layer: QEMU's mirror in background mode), QEMU's
  * blockdev-mirror with copy-mode=write-blocking (to a new overlay on the
  * same base: the same bytes to copy; QEMU cannot mirror into a backing
- * node), and the guest with no job as the baseline.
+ * node) and in background mode, livemerge-mirror the same way (when the
+ * plugin offers it), and the guest with no job as the baseline.
  *
  * Copyright (c) 2026 livemerge authors
  *
@@ -36,14 +43,20 @@
 #define SCENARIO "active"
 #define JOB_ID "bench"
 #define CANCEL_TIMEOUT_S 120
+/* What a whole-disk guest writes: unlike any pattern of the pristine disk */
+#define GUEST_PATTERN 0xc7
+/* The whole-disk guest's write granularity (every load's bs is a multiple) */
+#define GUEST_BLOCK (4 * KiB)
 
 typedef enum {
     AM_LM_BACKGROUND,
     AM_LM_WRITE_BLOCKING,
     AM_LM_ADAPTIVE,
+    AM_LM_MIRROR,
     AM_NO_JOB,
     AM_QEMU_COMMIT,
     AM_QEMU_MIRROR,
+    AM_QEMU_MIRROR_BG,
     AM__MAX,
 } ActiveMethod;
 
@@ -57,19 +70,30 @@ static const struct {
     [AM_LM_WRITE_BLOCKING] = { "livemerge", "write-blocking",
                                "livemerge write-blocking" },
     [AM_LM_ADAPTIVE] = { "livemerge", "adaptive", "livemerge adaptive" },
+    [AM_LM_MIRROR] = { "livemerge-mirror", "adaptive",
+                       "livemerge-mirror (default: adaptive)" },
     [AM_NO_JOB] = { "no-job", "-", "guest alone (no job)" },
     [AM_QEMU_COMMIT] = { "qemu-block-commit", "background",
                          "QEMU active block-commit" },
     [AM_QEMU_MIRROR] = { "qemu-blockdev-mirror", "write-blocking",
                          "QEMU blockdev-mirror write-blocking" },
+    [AM_QEMU_MIRROR_BG] = { "qemu-blockdev-mirror", "background",
+                            "QEMU blockdev-mirror background" },
 };
 
+/* The guest writes the second half of the disk in the first
+ * N_HALF_LOADS loads, the whole disk in the others */
 static const BenchLoadSpec loads[] = {
     { "idle", NULL, 0, 0 },
     { "4k-qd16", "randwrite", 4 * KiB, 16 },
     { "64k-qd4", "randwrite", 64 * KiB, 4 },
+    { "4k-qd16-whole", "randwrite", 4 * KiB, 16 },
+    { "64k-qd4-whole", "randwrite", 64 * KiB, 4 },
 };
 #define N_LOADS G_N_ELEMENTS(loads)
+#define N_HALF_LOADS 3
+#define LOAD_4K 1
+#define LOAD_4K_WHOLE 3
 
 /* Where a run's timeline lives (first repetition only) */
 typedef struct {
@@ -82,8 +106,10 @@ typedef struct {
 typedef struct {
     Bench *b;
     const BenchActiveSel *sel;
+    /* what scenarios 2-4 and the timeline run, on the half-disk loads */
     gboolean use[AM__MAX];
-    gboolean use_load[N_LOADS];
+    gboolean use_load[N_HALF_LOADS];
+    gboolean has_lm_mirror;     /* the plugin offers livemerge-mirror */
     char *pristine;
     char *size_label;
     GHashTable *timelines;  /* "load/method-mode" -> Timeline */
@@ -99,7 +125,46 @@ static void timeline_free(gpointer p)
 
 static gboolean is_livemerge(ActiveMethod m)
 {
-    return m <= AM_LM_ADAPTIVE;
+    return m <= AM_LM_MIRROR;
+}
+
+/* The job copies into target.qcow2 (on the base) and pivots onto it */
+static gboolean is_mirror(ActiveMethod m)
+{
+    return m == AM_LM_MIRROR || m == AM_QEMU_MIRROR || m == AM_QEMU_MIRROR_BG;
+}
+
+static gboolean load_whole(guint li)
+{
+    return li >= N_HALF_LOADS;
+}
+
+/*
+ * Whether repetition @rep of @m under load @li belongs to a selected
+ * scenario (7 and 8 make job_reps repetitions, the others reps)
+ */
+static gboolean wanted(const Active *a, ActiveMethod m, guint li, int rep)
+{
+    const BenchActiveSel *sel = a->sel;
+    /* --quick: 7 and 8 under one load (the others take the same paths) */
+    gboolean new_rep = rep < a->b->sz.job_reps &&
+                       (!a->b->quick || li == LOAD_4K_WHOLE);
+    gboolean mirror_job = new_rep && sel->mirror_job &&
+                          (li == LOAD_4K || li == LOAD_4K_WHOLE) &&
+                          (is_mirror(m) || m == AM_NO_JOB);
+
+    if ((m == AM_LM_MIRROR && !a->has_lm_mirror) ||
+        (m == AM_NO_JOB && !loads[li].rw)) {
+        return FALSE;
+    }
+    if (!load_whole(li)) {
+        return (rep < a->b->sz.reps && a->use[m] && a->use_load[li]) ||
+               mirror_job;
+    }
+    return mirror_job ||
+           (new_rep && sel->whole &&
+            (m == AM_LM_ADAPTIVE || m == AM_LM_MIRROR || m == AM_NO_JOB ||
+             m == AM_QEMU_COMMIT || m == AM_QEMU_MIRROR));
 }
 
 static const char *daemon_kind(Bench *b, ActiveMethod m)
@@ -122,11 +187,18 @@ static gboolean start_job(ActiveMethod m, LmQmp *qmp, GError **error)
         return lm_qmp_runf(qmp, error, "block-commit",
                            "{\"job-id\": \"" JOB_ID "\", \"device\": "
                            "\"overlay\"}");
+    case AM_LM_MIRROR:
+        /* No copy-mode: the default is what is measured */
+        return lm_qmp_runf(qmp, error, "livemerge-mirror",
+                           "{\"job-id\": \"" JOB_ID "\", \"device\": "
+                           "\"overlay\", \"target\": \"target\", \"sync\": "
+                           "\"top\"}");
     case AM_QEMU_MIRROR:
+    case AM_QEMU_MIRROR_BG:
         return lm_qmp_runf(qmp, error, "blockdev-mirror",
                            "{\"job-id\": \"" JOB_ID "\", \"device\": "
                            "\"overlay\", \"target\": \"target\", \"sync\": "
-                           "\"top\", \"copy-mode\": \"write-blocking\"}");
+                           "\"top\", \"copy-mode\": \"%s\"}", am[m].mode);
     default:
         g_assert_not_reached();
     }
@@ -283,7 +355,76 @@ static const char *drive_job(Active *a, ActiveMethod m, BenchDaemon *d,
     tl->t_end = t_end - w->origin;
     bench_run_value(run, "pivot", (t_end - t_cmd) * 1000, "ms");
     bench_run_value(run, "job_time", t_end - t_start, "s");
-    return m == AM_QEMU_MIRROR ? "target.qcow2" : "base.qcow2";
+    return is_mirror(m) ? "target.qcow2" : "base.qcow2";
+}
+
+/*
+ * Cheap sanity on the images, and on the guest's view: what it never
+ * wrote reads as on the pristine disk (half-disk loads: the first half;
+ * whole-disk loads: block by block, against fio's log of its writes).
+ */
+static void check_images(Active *a, ActiveMethod m, guint li, BenchRun *run,
+                         const char *run_dir, const char *final)
+{
+    Bench *b = a->b;
+    g_autofree char *disk = g_build_filename(run_dir, final, NULL);
+    const char *const all[] = { "base.qcow2", "overlay.qcow2",
+                                is_mirror(m) ? "target.qcow2" : NULL, NULL };
+    guint64 half = b->sz.active_disk / 2;
+    g_autoptr(GError) err = NULL;
+
+    for (const char *const *i = all; *i; i++) {
+        g_autofree char *p = g_build_filename(run_dir, *i, NULL);
+
+        if (!bench_image_check(p, &err)) {
+            bench_run_fail(run, "qemu-img check: %s", err->message);
+            return;
+        }
+    }
+    if (load_whole(li)) {
+        g_autofree char *iolog = g_build_filename(run_dir, "guest.iolog",
+                                                  NULL);
+        g_autofree char *scratch = g_build_filename(run_dir, "view.raw",
+                                                    NULL);
+        g_autofree guint8 *written = bench_fio_written_blocks(
+            iolog, b->sz.active_disk, GUEST_BLOCK, &err);
+
+        if (!written ||
+            !bench_image_verify_guest(disk, b->sz.active_disk, half,
+                                      b->sz.active_alloc, PATTERN_MID,
+                                      MIN(b->sz.base_data, half),
+                                      PATTERN_BASE, written, GUEST_BLOCK,
+                                      GUEST_PATTERN, scratch, &err)) {
+            bench_run_fail(run, "the guest's view of %s is not what it "
+                           "wrote over the pristine disk: %s", final,
+                           err->message);
+        }
+        return;
+    }
+    if (!bench_image_verify_spread(disk, half, b->sz.active_alloc,
+                                   PATTERN_MID, MIN(b->sz.base_data, half),
+                                   PATTERN_BASE, &err)) {
+        bench_run_fail(run, "the guest's view of %s differs from the "
+                       "pristine disk where the guest did not write: %s",
+                       final, err->message);
+    }
+}
+
+/*
+ * The I/Os the guest completed while the job ran (fio's IOPS log over
+ * [start, end] of the job): with the no-job IOPS, the guest work lost
+ */
+static void record_job_ios(BenchRun *run, const char *raw, const Timeline *tl)
+{
+    g_autofree char *path = g_build_filename(raw, "guest_iops.1.log", NULL);
+    g_autoptr(GArray) log = bench_fio_read_log(path);
+
+    if (tl->t_end > tl->t_start && log->len) {
+        bench_run_value(run, "job_ios",
+                        bench_fio_log_integral(log, BENCH_FIO_LOG_MSEC / 1e3,
+                                               tl->t_start, tl->t_end),
+                        "I/Os");
+    }
 }
 
 static void active_run(Active *a, ActiveMethod m, guint li, int rep)
@@ -311,7 +452,7 @@ static void active_run(Active *a, ActiveMethod m, guint li, int rep)
     bench_copy_set(a->pristine, run_dir, images);
     bench_mkdir(raw);
     tl->dir = g_strdup(raw);
-    if (m == AM_QEMU_MIRROR) {
+    if (is_mirror(m)) {
         g_autofree char *target = g_build_filename(run_dir, "target.qcow2",
                                                    NULL);
 
@@ -335,7 +476,7 @@ static void active_run(Active *a, ActiveMethod m, guint li, int rep)
                                     &err) ||
             !bench_daemon_add_qcow2(d, "overlay", overlay, "base", FALSE,
                                     TRUE, &err) ||
-            (m == AM_QEMU_MIRROR &&
+            (is_mirror(m) &&
              !bench_daemon_add_qcow2(d, "target", target, "base", FALSE,
                                      TRUE, &err)) ||
             !bench_daemon_export(d, "overlay", &err)) {
@@ -345,14 +486,18 @@ static void active_run(Active *a, ActiveMethod m, guint li, int rep)
     }
 
     if (load->rw) {
+        g_autofree char *iolog = g_build_filename(run_dir, "guest.iolog",
+                                                  NULL);
         BenchFioLoad fl = {
             .spec = load,
             .nbd_socket = bench_daemon_nbd_socket(d),
             .export_name = BENCH_EXPORT,
-            .offset = half,
-            .size = half,
+            .offset = load_whole(li) ? 0 : half,
+            .size = load_whole(li) ? b->sz.active_disk : half,
             .ramp_s = b->sz.ramp_s,
             .dir = raw,
+            .pattern = load_whole(li) ? GUEST_PATTERN : 0,
+            .iolog = load_whole(li) ? iolog : NULL,
         };
 
         fio = bench_fio_start(&fl, &err);
@@ -386,6 +531,9 @@ static void active_run(Active *a, ActiveMethod m, guint li, int rep)
             bench_run_fail(run, "guest: %s", err->message);
         } else {
             record_guest(run, &st);
+            if (m != AM_NO_JOB) {
+                record_job_ios(run, raw, tl);
+            }
         }
     }
 
@@ -400,29 +548,8 @@ stop:
         }
     }
 
-    /* Cheap sanity on the images and on what the guest never wrote */
     if (!bench_run_failed(run) && final) {
-        g_autofree char *disk = g_build_filename(run_dir, final, NULL);
-        const char *const all[] = { "base.qcow2", "overlay.qcow2",
-                                    m == AM_QEMU_MIRROR ? "target.qcow2"
-                                                        : NULL, NULL };
-
-        for (const char *const *i = all; *i && !bench_run_failed(run); i++) {
-            g_autofree char *p = g_build_filename(run_dir, *i, NULL);
-
-            if (!bench_image_check(p, &err)) {
-                bench_run_fail(run, "qemu-img check: %s", err->message);
-            }
-        }
-        if (!bench_run_failed(run) &&
-            !bench_image_verify_spread(disk, half, b->sz.active_alloc,
-                                       PATTERN_MID,
-                                       MIN(b->sz.base_data, half),
-                                       PATTERN_BASE, &err)) {
-            bench_run_fail(run, "the guest's view of %s differs from the "
-                           "pristine disk where the guest did not write: %s",
-                           final, err->message);
-        }
+        check_images(a, m, li, run, run_dir, final);
     }
 
 out:
@@ -448,10 +575,10 @@ static BenchKey key_of(Active *a, ActiveMethod m, const char *load)
 /* The load with the highest guest write bandwidth on its own */
 static guint heaviest_load(Active *a)
 {
-    guint best = N_LOADS - 1;
+    guint best = N_HALF_LOADS - 1;
     double best_bw = -1;
 
-    for (guint li = 1; li < N_LOADS; li++) {
+    for (guint li = 1; li < N_HALF_LOADS; li++) {
         BenchKey k = key_of(a, AM_NO_JOB, loads[li].name);
         BenchSummary s;
 
@@ -493,7 +620,7 @@ static void comparison_tables(Active *a, ActiveMethod rival,
                                   rival };
 
     bench_md(b, "\n## %s\n\n%s\n", title, intro);
-    for (guint li = 0; li < N_LOADS; li++) {
+    for (guint li = 0; li < N_HALF_LOADS; li++) {
         BenchSummary rr, rp, ri, rl;
         gboolean loaded = loads[li].rw != NULL;
 
@@ -510,7 +637,8 @@ static void comparison_tables(Active *a, ActiveMethod rival,
             bench_md_header(b, (const char *[]) {
                 "method", "time to READY (s)", "pivot (ms)",
                 "job len (MiB)", "QMP reply max (ms)", "guest IOPS",
-                "IOPS vs no job", "p50 (µs)", "p99 (µs)",
+                "IOPS vs no job", "guest work lost (s)", "p50 (µs)",
+                "p99 (µs)",
                 "READY ratio vs rival", "IOPS ratio vs rival",
                 "p99 ratio vs rival", NULL });
         } else {
@@ -525,6 +653,7 @@ static void comparison_tables(Active *a, ActiveMethod rival,
             g_autofree char *c_ready = NULL, *c_pivot = NULL, *c_len = NULL;
             g_autofree char *c_qmp = NULL;
             g_autofree char *c_iops = NULL, *c_p50 = NULL, *c_p99 = NULL;
+            g_autofree char *c_lost = NULL;
             g_autofree char *vs_base = NULL, *q_ready = NULL;
             g_autofree char *q_iops = NULL, *q_p99 = NULL, *q_pivot = NULL;
 
@@ -553,6 +682,8 @@ static void comparison_tables(Active *a, ActiveMethod rival,
                 continue;
             }
             c_iops = cell(a, m, loads[li].name, "guest_iops", 0, &si);
+            c_lost = m == AM_NO_JOB ? g_strdup("0")
+                     : cell(a, m, loads[li].name, "work_lost", 2, NULL);
             c_p50 = cell(a, m, loads[li].name, "lat_p50", 0, NULL);
             c_p99 = cell(a, m, loads[li].name, "lat_p99", 0, &sl);
             g_free(cell(a, AM_NO_JOB, loads[li].name, "guest_iops", 0,
@@ -570,7 +701,7 @@ static void comparison_tables(Active *a, ActiveMethod rival,
             }
             bench_md_row(b, (const char *[]) {
                 am[m].label, c_ready, c_pivot, c_len, c_qmp, c_iops, vs_base,
-                c_p50, c_p99, q_ready, q_iops, q_p99, NULL });
+                c_lost, c_p50, c_p99, q_ready, q_iops, q_p99, NULL });
         }
     }
 }
@@ -622,10 +753,11 @@ static void pivot_table(Active *a)
     }
 }
 
-/* Clustered bars: loads on x, one bar per method */
+/* Clustered bars: the loads @lis on x, one bar per method of @rows */
 static void bar_plot(Active *a, const char *name, const char *title,
                      const char *metric, const char *ylabel,
-                     gboolean with_no_job, gboolean with_idle)
+                     const ActiveMethod *rows, guint n_rows,
+                     const guint *lis, guint n_lis)
 {
     Bench *b = a->b;
     g_autofree char *dat = bench_plot_data_path(b, name);
@@ -634,24 +766,16 @@ static void bar_plot(Active *a, const char *name, const char *title,
     g_autoptr(GString) cols = g_string_new(NULL);
     int col = 2;
 
-    for (ActiveMethod m = 0; m < AM__MAX; m++) {
-        if (a->use[m] && (m != AM_NO_JOB || with_no_job)) {
-            g_string_append_printf(data, " \"%s\" min max", am[m].label);
-        }
+    for (guint r = 0; r < n_rows; r++) {
+        g_string_append_printf(data, " \"%s\" min max", am[rows[r]].label);
     }
     g_string_append_c(data, '\n');
-    for (guint li = with_idle ? 0 : 1; li < N_LOADS; li++) {
-        if (!a->use_load[li]) {
-            continue;
-        }
-        g_string_append_printf(data, "\"%s\"", loads[li].name);
-        for (ActiveMethod m = 0; m < AM__MAX; m++) {
+    for (guint l = 0; l < n_lis; l++) {
+        g_string_append_printf(data, "\"%s\"", loads[lis[l]].name);
+        for (guint r = 0; r < n_rows; r++) {
             BenchSummary s;
 
-            if (!a->use[m] || (m == AM_NO_JOB && !with_no_job)) {
-                continue;
-            }
-            g_free(cell(a, m, loads[li].name, metric, 0, &s));
+            g_free(cell(a, rows[r], loads[lis[l]].name, metric, 0, &s));
             if (s.n) {
                 g_string_append_printf(data, " %.3f %.3f %.3f", s.median,
                                        s.min, s.max);
@@ -667,24 +791,41 @@ static void bar_plot(Active *a, const char *name, const char *title,
         g_string_append_c(data, '\n');
     }
     g_file_set_contents(dat, data->str, -1, NULL);
-    for (ActiveMethod m = 0; m < AM__MAX; m++) {
-        if (a->use[m] && (m != AM_NO_JOB || with_no_job)) {
-            g_string_append_printf(cols, "%s'%s' using %d:%d:%d%s title '%s'",
-                                   cols->len ? ", " : "",
-                                   cols->len ? "" : dat, col, col + 1,
-                                   col + 2, cols->len ? "" : ":xtic(1)",
-                                   am[m].label);
-            col += 3;
-        }
+    for (guint r = 0; r < n_rows; r++) {
+        g_string_append_printf(cols, "%s'%s' using %d:%d:%d%s title '%s'",
+                               cols->len ? ", " : "", cols->len ? "" : dat,
+                               col, col + 1, col + 2,
+                               cols->len ? "" : ":xtic(1)",
+                               am[rows[r]].label);
+        col += 3;
     }
     g_string_append_printf(plot,
-        "set style data histogram\n"
-        "set style histogram errorbars gap 2 lw 1\n"
-        "set style fill solid 0.6 border -1\n"
+        BENCH_GP_BARS
         "set ylabel '%s'\n"
-        "set yrange [0:*]\n"
         "plot %s\n", ylabel, cols->str);
     bench_plot(b, name, title, plot->str);
+}
+
+/* Scenarios 2 and 4's plots: their methods over the half-disk loads */
+static void half_plot(Active *a, const char *name, const char *title,
+                      const char *metric, const char *ylabel,
+                      gboolean with_no_job, gboolean with_idle)
+{
+    ActiveMethod rows[AM__MAX];
+    guint lis[N_HALF_LOADS];
+    guint n_rows = 0, n_lis = 0;
+
+    for (ActiveMethod m = 0; m < AM__MAX; m++) {
+        if (a->use[m] && (m != AM_NO_JOB || with_no_job)) {
+            rows[n_rows++] = m;
+        }
+    }
+    for (guint li = with_idle ? 0 : 1; li < N_HALF_LOADS; li++) {
+        if (a->use_load[li]) {
+            lis[n_lis++] = li;
+        }
+    }
+    bar_plot(a, name, title, metric, ylabel, rows, n_rows, lis, n_lis);
 }
 
 static void timeline_plot(Active *a)
@@ -787,6 +928,182 @@ static void timeline_plot(Active *a)
                plot->str);
 }
 
+/* Guest work lost: the job's time minus the time the no-job guest
+ * needs for the I/Os the guest completed during the job */
+static double work_lost(double job_time, double job_ios, gpointer data)
+{
+    return job_time - job_ios / *(double *)data;
+}
+
+static void derive_work_lost(Active *a)
+{
+    for (guint li = 1; li < N_LOADS; li++) {
+        BenchKey k = { SCENARIO, NULL, NULL, loads[li].name, "direct",
+                       a->size_label };
+        BenchSummary base;
+
+        g_free(cell(a, AM_NO_JOB, loads[li].name, "guest_iops", 0, &base));
+        if (base.n && base.median > 0) {
+            bench_report_derive(a->b->report, &k, "job_time", "job_ios",
+                                "work_lost", "s", work_lost, &base.median);
+        }
+    }
+}
+
+/* "3/3": repetitions that reached READY, of the runs made */
+static char *ready_count(Active *a, ActiveMethod m, const char *load)
+{
+    BenchSummary s;
+
+    g_free(cell(a, m, load, "time_to_ready", 2, &s));
+    return s.runs ? g_strdup_printf("%d/%d", s.n, s.runs) : g_strdup("—");
+}
+
+/* One row of a job table (scenarios 7 and 8) */
+static void job_row(Active *a, ActiveMethod m, guint li, ActiveMethod rival)
+{
+    const char *load = loads[li].name;
+    BenchSummary sr, si, sl, sw, rr, rl, rw, base;
+    g_autofree char *c_n = NULL, *c_ready = NULL, *c_end = NULL;
+    g_autofree char *c_pivot = NULL, *c_iops = NULL, *c_share = NULL;
+    g_autofree char *c_lost = NULL, *c_p50 = NULL, *c_p99 = NULL;
+    g_autofree char *q_ready = NULL, *q_lost = NULL, *q_p99 = NULL;
+
+    if (m == AM_LM_MIRROR && !a->has_lm_mirror) {
+        bench_md_row(a->b, (const char *[]) {
+            am[m].label, "n/a: plugin lacks livemerge-mirror", "", "", "",
+            "", "", "", "", "", "", "", "", NULL });
+        return;
+    }
+    c_n = m == AM_NO_JOB ? g_strdup("—") : ready_count(a, m, load);
+    c_ready = m == AM_NO_JOB ? g_strdup("—")
+              : cell(a, m, load, "time_to_ready", 2, &sr);
+    c_end = m == AM_NO_JOB ? g_strdup("—")
+            : cell(a, m, load, "job_time", 2, NULL);
+    c_pivot = m == AM_NO_JOB ? g_strdup("—")
+              : cell(a, m, load, "pivot", 1, NULL);
+    c_iops = cell(a, m, load, "guest_iops", 0, &si);
+    g_free(cell(a, AM_NO_JOB, load, "guest_iops", 0, &base));
+    c_share = base.n && si.n ? g_strdup_printf("%.2f",
+                                               si.median / base.median)
+                             : g_strdup("—");
+    c_lost = m == AM_NO_JOB ? g_strdup("0")
+             : cell(a, m, load, "work_lost", 2, &sw);
+    c_p50 = cell(a, m, load, "lat_p50", 0, NULL);
+    c_p99 = cell(a, m, load, "lat_p99", 0, &sl);
+    if (m == rival || m == AM_NO_JOB) {
+        q_ready = g_strdup(m == rival ? "1" : "");
+        q_lost = g_strdup(q_ready);
+        q_p99 = g_strdup(q_ready);
+    } else {
+        g_free(cell(a, rival, load, "time_to_ready", 2, &rr));
+        g_free(cell(a, rival, load, "work_lost", 2, &rw));
+        g_free(cell(a, rival, load, "lat_p99", 0, &rl));
+        q_ready = ready_ratio(&sr, &rr);
+        q_lost = bench_fmt_ratio(&sw, &rw);
+        q_p99 = bench_fmt_ratio(&sl, &rl);
+    }
+    bench_md_row(a->b, (const char *[]) {
+        am[m].label, c_n, c_ready, c_end, c_pivot, c_iops, c_share, c_lost,
+        c_p50, c_p99, q_ready, q_lost, q_p99, NULL });
+}
+
+/* Whether a job of @rows ran under load @li (--quick skips loads) */
+static gboolean load_has_jobs(Active *a, const ActiveMethod *rows,
+                              guint n_rows, guint li)
+{
+    for (guint r = 0; r < n_rows; r++) {
+        BenchSummary s;
+
+        g_free(cell(a, rows[r], loads[li].name, "status", 0, &s));
+        if (rows[r] != AM_NO_JOB && s.runs) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+/* Scenarios 7 and 8: one table per load of @all_lis that ran, a plot of
+ * the guest work lost */
+static void job_tables(Active *a, const char *title, const char *intro,
+                       const ActiveMethod *rows, guint n_rows,
+                       const guint *all_lis, guint n_all_lis,
+                       ActiveMethod rival, const char *plot_name)
+{
+    Bench *b = a->b;
+    ActiveMethod drawn[AM__MAX];
+    guint lis[N_LOADS];
+    guint n_drawn = 0, n_lis = 0;
+
+    for (guint l = 0; l < n_all_lis; l++) {
+        if (load_has_jobs(a, rows, n_rows, all_lis[l])) {
+            lis[n_lis++] = all_lis[l];
+        }
+    }
+    bench_md(b, "\n## %s\n\n%s\n", title, intro);
+    for (guint l = 0; l < n_lis; l++) {
+        bench_md(b, "\n### guest: %s%s\n", loads[lis[l]].name,
+                 load_whole(lis[l]) ? " over the whole disk"
+                                    : " over the half not being copied");
+        bench_md_header(b, (const char *[]) {
+            "method", "READY (reps)", "time to READY (s)",
+            "start to end (s)", "pivot (ms)", "guest IOPS",
+            "IOPS vs no job", "guest work lost (s)", "p50 (µs)", "p99 (µs)",
+            "READY ratio vs rival", "work lost ratio vs rival",
+            "p99 ratio vs rival", NULL });
+        for (guint r = 0; r < n_rows; r++) {
+            job_row(a, rows[r], lis[l], rival);
+        }
+    }
+    for (guint r = 0; r < n_rows; r++) {
+        if (rows[r] != AM_NO_JOB &&
+            (rows[r] != AM_LM_MIRROR || a->has_lm_mirror)) {
+            drawn[n_drawn++] = rows[r];
+        }
+    }
+    bar_plot(a, plot_name, "Guest work lost during the job", "work_lost",
+             "seconds of no-job guest work (median, min-max)", drawn,
+             n_drawn, lis, n_lis);
+}
+
+static void report_mirror_job(Active *a, const char *common)
+{
+    const ActiveMethod rows[] = { AM_NO_JOB, AM_LM_MIRROR, AM_QEMU_MIRROR,
+                                  AM_QEMU_MIRROR_BG };
+    const guint lis[] = { LOAD_4K, LOAD_4K_WHOLE };
+    g_autofree char *intro = g_strdup_printf(
+        "A mirror of the overlay's data (`sync: top`) into a new qcow2 "
+        "on the same base node, then the pivot onto it (READY held %.1f "
+        "s under load first): livemerge-mirror with its default copy mode "
+        "against QEMU's `blockdev-mirror` in write-blocking and in "
+        "background mode, under 4 KiB random writes at QD16 over the half "
+        "of the disk not being copied and over the whole disk.  *READY "
+        "(reps)*: repetitions that reached READY within %.0f s, of those "
+        "run.  %s", a->b->sz.hold_s, a->b->sz.ready_cap_s, common);
+
+    job_tables(a, "7. Mirror: livemerge-mirror vs QEMU blockdev-mirror",
+               intro, rows, G_N_ELEMENTS(rows), lis, G_N_ELEMENTS(lis),
+               AM_QEMU_MIRROR, "mirror-job-work-lost");
+}
+
+static void report_whole(Active *a, const char *common)
+{
+    const ActiveMethod rows[] = { AM_NO_JOB, AM_LM_ADAPTIVE, AM_LM_MIRROR,
+                                  AM_QEMU_COMMIT, AM_QEMU_MIRROR };
+    const guint lis[] = { LOAD_4K_WHOLE, N_LOADS - 1 };
+    g_autofree char *intro = g_strdup_printf(
+        "The guest writes over its whole disk, the region being copied "
+        "included, so every write into a region already in sync costs the "
+        "job a second write.  livemerge's active commit (default copy "
+        "mode) and livemerge-mirror against QEMU's active commit (the job "
+        "virsh uses) and its write-blocking mirror (`sync: top` into a new "
+        "qcow2 on the same base: the same bytes).  %s", common);
+
+    job_tables(a, "8. Active jobs with a guest writing its whole disk",
+               intro, rows, G_N_ELEMENTS(rows), lis, G_N_ELEMENTS(lis),
+               AM_QEMU_MIRROR, "whole-work-lost");
+}
+
 static void report(Active *a)
 {
     Bench *b = a->b;
@@ -815,7 +1132,22 @@ static void report(Active *a)
         "median / rival median (READY, pivot, p99: < 1 is better; IOPS: "
         "> 1 is better).", alloc, half, disk, b->sz.ramp_s, b->sz.hold_s,
         b->sz.ready_cap_s, b->sz.pivot_cap_s, b->sz.baseline_s);
+    g_autofree char *common = g_strdup_printf(
+        "base <- overlay (exported), both `cache.direct=on`, aio=native; "
+        "the overlay holds %s in the first %s of a %s disk.  The "
+        "whole-disk guest writes one byte pattern and fio logs every write "
+        "it issues (`write_iolog`), so afterwards every 4 KiB block of the "
+        "guest's final view is checked: what the guest last wrote there, "
+        "or the pristine data.  fio warms up %.1f s (not counted), then "
+        "the job starts.  *start to end*: job start to the pivot done (or "
+        "to the end of the cancel when READY never came).  *guest work "
+        "lost*: the integral over the job of (no-job IOPS − guest IOPS) / "
+        "no-job IOPS, in seconds, from fio's %d ms IOPS log and the median "
+        "IOPS of the no-job runs under the same load.  Ratios: method "
+        "median / QEMU write-blocking mirror median (< 1 is better).",
+        alloc, half, disk, b->sz.ramp_s, BENCH_FIO_LOG_MSEC);
 
+    derive_work_lost(a);
     if (a->sel->active) {
         comparison_tables(a, AM_QEMU_COMMIT,
                           "2. Active commit: livemerge vs QEMU's active "
@@ -838,17 +1170,23 @@ static void report(Active *a)
     }
     if (a->sel->active || a->sel->mirror) {
         bench_md(b, "\n### plots\n");
-        bar_plot(a, "active-iops", "Guest write IOPS during the job",
-                 "guest_iops", "IOPS (median, min-max)", TRUE, FALSE);
-        bar_plot(a, "active-latency", "Guest p99 write latency during the "
-                 "job", "lat_p99", "p99 latency, µs (median, min-max)", TRUE,
-                 FALSE);
-        bar_plot(a, "active-ready", "Time to READY (never = drawn at the "
-                 "cap)", "time_to_ready", "seconds (median, min-max)", FALSE,
-                 TRUE);
+        half_plot(a, "active-iops", "Guest write IOPS during the job",
+                  "guest_iops", "IOPS (median, min-max)", TRUE, FALSE);
+        half_plot(a, "active-latency", "Guest p99 write latency during the "
+                  "job", "lat_p99", "p99 latency, µs (median, min-max)",
+                  TRUE, FALSE);
+        half_plot(a, "active-ready", "Time to READY (never = drawn at the "
+                  "cap)", "time_to_ready", "seconds (median, min-max)",
+                  FALSE, TRUE);
     }
     if (a->sel->timeline) {
         timeline_plot(a);
+    }
+    if (a->sel->mirror_job) {
+        report_mirror_job(a, common);
+    }
+    if (a->sel->whole) {
+        report_whole(a, common);
     }
 }
 
@@ -860,14 +1198,16 @@ void bench_scenario_active(Bench *b, const BenchActiveSel *sel)
     g_autofree char *sd = bench_size_str(b->sz.active_disk);
     guint64 half = b->sz.active_disk / 2;
 
-    a.use[AM_LM_ADAPTIVE] = TRUE;
+    a.use[AM_LM_ADAPTIVE] = a.use[AM_NO_JOB] =
+        sel->active || sel->pivot || sel->mirror || sel->timeline;
     a.use[AM_QEMU_COMMIT] = sel->active || sel->pivot || sel->timeline;
     a.use[AM_LM_BACKGROUND] = a.use[AM_LM_WRITE_BLOCKING] =
         sel->active || sel->pivot || sel->mirror;
     a.use[AM_QEMU_MIRROR] = sel->mirror;
-    a.use[AM_NO_JOB] = TRUE;
     a.use_load[0] = sel->active || sel->mirror;
-    a.use_load[1] = a.use_load[2] = TRUE;
+    a.use_load[1] = a.use_load[2] = a.use[AM_LM_ADAPTIVE];
+    a.has_lm_mirror = (sel->mirror_job || sel->whole) &&
+                      bench_plugin_has_command("livemerge-mirror");
     a.size_label = g_strdup_printf("%s/%s", sa, sd);
     a.timelines = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                         timeline_free);
@@ -892,19 +1232,15 @@ void bench_scenario_active(Bench *b, const BenchActiveSel *sel)
         }
     }
 
-    for (int rep = 0; rep < b->sz.reps; rep++) {
+    for (int rep = 0; rep < MAX(b->sz.reps, b->sz.job_reps); rep++) {
         for (guint li = 0; li < N_LOADS; li++) {
-            if (!a.use_load[li]) {
-                continue;
-            }
             for (int i = 0; i < AM__MAX; i++) {
                 /* livemerge first, then the rivals; reversed next time */
                 ActiveMethod m = rep % 2 ? AM__MAX - 1 - i : i;
 
-                if (!a.use[m] || (m == AM_NO_JOB && !loads[li].rw)) {
-                    continue;
+                if (wanted(&a, m, li, rep)) {
+                    active_run(&a, m, li, rep);
                 }
-                active_run(&a, m, li, rep);
             }
         }
     }

@@ -125,12 +125,7 @@ static void report(Bench *b, BenchChain *c)
     }
     g_file_set_contents(dat, data->str, -1, NULL);
     plot = g_strdup_printf(
-        "set style data histogram\n"
-        "set style histogram errorbars gap 2 lw 1\n"
-        "set style fill solid 0.6 border -1\n"
-        "set ylabel 'MiB/s (allocated bytes / durable time), median, "
-        "min-max'\n"
-        "set yrange [0:*]\n"
+        BENCH_GP_THROUGHPUT_BARS
         "plot '%s' using 2:3:4:xtic(1) title 'page cache', "
         "'' using 5:6:7 title 'cache.direct=on'\n", dat);
     bench_plot(b, "intermediate-throughput",
