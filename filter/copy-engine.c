@@ -378,14 +378,18 @@ static void coroutine_fn copy_op_co(void *opaque)
 
 /*
  * Every copy holds a max_chunk buffer, whatever its length, so buf_size
- * bounds the memory copies use: buf_size / max_chunk copies at most.
+ * bounds the memory copies use: buf_size / max_chunk copies at most.  A
+ * copy-on-read holds no buffer of ours (the block layer bounces it): only
+ * max_in_flight bounds those, and more of them in flight keep the pull
+ * near the speed of a commit (bench/results/2026-11-30-stream-16/).
  */
 static bool have_room(CopyEngine *e)
 {
     int max_ops = e->guest_busy ? 1 : e->cfg.max_in_flight;
 
     return e->ops_in_flight < max_ops &&
-           (e->ops_in_flight + 1) * e->cfg.max_chunk <= e->cfg.buf_size;
+           (e->cfg.method == COPY_ON_READ ||
+            (e->ops_in_flight + 1) * e->cfg.max_chunk <= e->cfg.buf_size);
 }
 
 int64_t coroutine_fn copy_engine_start_next(CopyEngine *e)
