@@ -513,7 +513,9 @@ static int copy_job_exit(Job *job)
             error_report_err(local_err);
         }
     }
-    drop_links(s);
+    if (s->goes_ready) {
+        drop_links(s);
+    }
 
     livemerge_filter_set_owner(filter, NULL);
     livemerge_filter_remove(filter, &error_abort);

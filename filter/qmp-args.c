@@ -357,6 +357,15 @@ bool GRAPH_RDLOCK livemerge_qmp_check_backing_file(const char *str,
     return true;
 }
 
+void livemerge_qmp_on_error(bool has_on_error, BlockdevOnError on_error,
+                            CopyJobOptions *o)
+{
+    if (has_on_error) {
+        o->on_source_error = on_error;
+        o->on_target_error = on_error;
+    }
+}
+
 bool livemerge_qmp_check_guest_impact(int64_t guest_impact, Error **errp)
 {
     if (guest_impact < LIVEMERGE_MIN_GUEST_IMPACT ||

@@ -137,6 +137,10 @@ bool GRAPH_RDLOCK livemerge_qmp_check_backing_file(const char *str,
                                       BlockDriverState *overlay,
                                       BlockDriverState *base, Error **errp);
 
+/* on-error (commit, stream): one policy for reads and writes alike */
+void livemerge_qmp_on_error(bool has_on_error, BlockdevOnError on_error,
+                            CopyJobOptions *o);
+
 /* A guest-impact percentage, given as argument "guest-impact" */
 bool livemerge_qmp_check_guest_impact(int64_t guest_impact, Error **errp);
 

@@ -84,10 +84,7 @@ static void qmp_livemerge_stream(const StreamArgs *a, Error **errp)
 
     bdrv_graph_rdlock_main_loop();
     ok = livemerge_qmp_job_options(&a->job, &o.common, errp);
-    if (ok && a->has_on_error) {
-        o.common.on_source_error = a->on_error;
-        o.common.on_target_error = a->on_error;
-    }
+    livemerge_qmp_on_error(a->has_on_error, a->on_error, &o.common);
     ok = ok && resolve_base(a, &o, errp) && check_backing_file(a, &o, errp);
     bdrv_graph_rdunlock_main_loop();
     if (ok) {
