@@ -1,7 +1,9 @@
 /*
  * livemerge-bench: livemerge against its rivals, end to end
  *
- *   livemerge-bench [--quick] [--output DIR] [--workdir DIR] [SCENARIO...]
+ *   livemerge-bench [--quick] [--output DIR] [--workdir DIR]
+ *                   [--guest-impact LIST] [--cache LIST] [--ab-plugin SO]
+ *                   [SCENARIO...]
  *
  * Scenarios (default: all): intermediate (1), active (2), pivot (3),
  * mirror (4), scaling (5: scaling-allocated, scaling-virtual, rss),
@@ -19,6 +21,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
+#include "ab.h"
 #include "bench.h"
 #include "daemon.h"
 #include "report.h"
@@ -45,6 +48,9 @@ static gboolean opt_list;
 static gboolean opt_smoke;
 static gboolean opt_remove_output;
 static char *opt_qsd;
+static char *opt_guest_impact;
+static char *opt_cache;
+static char *opt_ab_plugin;
 
 static const GOptionEntry options[] = {
     { "quick", 'q', 0, G_OPTION_ARG_NONE, &opt_quick,
@@ -66,6 +72,20 @@ static const GOptionEntry options[] = {
       "alike (default: $QSD, else /usr/bin/qemu-storage-daemon; one "
       "unpacked by scripts/unpack-qsd brings its own modules and qemu-img)",
       "PATH" },
+    { "guest-impact", 0, 0, G_OPTION_ARG_STRING, &opt_guest_impact,
+      "scenario 8 (whole): also run livemerge's active commit with each "
+      "of these guest-impact settings, comma-separated percents 1-100 "
+      "(e.g. 10,25,50,100); the default row (no guest-impact given) "
+      "always runs", "LIST" },
+    { "cache", 0, 0, G_OPTION_ARG_STRING, &opt_cache,
+      "scenario 8 (whole): the cache modes, comma-separated: page "
+      "(aio=threads), direct (cache.direct=on, aio=native); default: "
+      "page,direct", "LIST" },
+    { "ab-plugin", 0, 0, G_OPTION_ARG_FILENAME, &opt_ab_plugin,
+      "A/B: scenarios 1, 2 (idle guest) and 6 also run livemerge with "
+      "this other build of the plugin (its livemerge.so), alternating "
+      "with this one, and say whether this build stays within 5 % "
+      "(bench/README.rst: building the previous default)", "SO" },
     { "rival-with-plugin", 0, 0, G_OPTION_ARG_NONE, &opt_rival_plugin,
       "run QEMU's own jobs in a daemon with the plugin loaded (default: "
       "the stock daemon)", NULL },
@@ -107,8 +127,9 @@ static const struct {
       "write-blocking and background under 4k QD16, guest writing half "
       "or all of its disk" },
     { "whole", "8", "active commit and mirrors with a guest writing its "
-      "whole disk, including the region being copied: guest work lost, "
-      "p99, start to pivot" },
+      "whole disk, including the region being copied, page cache and "
+      "direct: guest work lost, p99, start to pivot, the frontier of "
+      "--guest-impact settings, issue 13's targets" },
 };
 
 static void set_sizes(Bench *b)
@@ -252,6 +273,8 @@ static void describe_machine(Bench *b)
     g_autofree char *gp_version = bench_command_line_output(gp_v);
     g_autofree char *kernel = bench_command_line_output(uname);
     g_autofree char *dfout = run_text(df);
+    g_autofree char *ab = b->ab_plugin ? bench_ab_describe(b->ab_plugin)
+                                       : NULL;
     g_autofree char *path = g_build_filename(b->out_dir, "machine.txt", NULL);
     g_autofree char *date = now_str("%Y-%m-%d %H:%M:%S %z");
     g_autofree char *text = NULL;
@@ -278,6 +301,7 @@ static void describe_machine(Bench *b)
         "fio: %s\n"
         "gnuplot: %s\n"
         "livemerge: %s\n"
+        "A/B previous plugin: %s\n"
         "mode: %s\n"
         "rivals run in: %s daemon\n"
         "page cache dropped before runs: %s\n"
@@ -285,7 +309,7 @@ static void describe_machine(Bench *b)
         "disk (df -h workdir):\n%s",
         date, g_get_host_name(), sysconf(_SC_NPROCESSORS_ONLN), mem, kernel,
         cpu, qsd_version, qsd, img_version, fio_version, gp_version,
-        b->revision,
+        b->revision, ab ? ab : "none",
         b->quick ? "quick" : "full",
         b->rival_plugin ? "the plugin-loaded" : "the stock (no plugin)",
         b->can_drop_caches ? "yes" : "no", b->work_dir, dfout);
@@ -325,6 +349,14 @@ static char *md_header(Bench *b, double minutes, GPtrArray *failures)
                         : "the stock daemon, without the plugin",
         b->sz.reps, b->can_drop_caches ? "; the page cache is dropped "
         "before each run" : "", minutes);
+    if (b->ab_plugin) {
+        g_autofree char *ab = bench_ab_describe(b->ab_plugin);
+
+        g_string_append_printf(h,
+            "- A/B: scenarios 1, 2 (idle guest) and 6 also ran livemerge "
+            "with a previous build of the plugin, %s, alternating with this "
+            "one (rows *%s*)\n", ab, BENCH_AB_LABEL);
+    }
     {
         BenchKey all = { 0 };
         BenchSummary load;
@@ -374,7 +406,11 @@ static gboolean check_outputs(Bench *b, GHashTable *sel)
         { "timeline", "active-timeline.png" },
         { "stream", "stream-throughput.png" },
         { "mirror-job", "mirror-job-work-lost.png" },
-        { "whole", "whole-work-lost.png" },
+        /* every run measures 4k-qd16-whole */
+        { "whole", b->whole_page
+                   ? "whole-frontier-4k-qd16-whole-page.png" : NULL },
+        { "whole", b->whole_direct
+                   ? "whole-frontier-4k-qd16-whole-direct.png" : NULL },
     };
 
     for (guint i = 0; i < G_N_ELEMENTS(always); i++) {
@@ -390,13 +426,65 @@ static gboolean check_outputs(Bench *b, GHashTable *sel)
         g_autofree char *p = g_build_filename(b->out_dir, pngs[i].png, NULL);
         GStatBuf st;
 
-        if (selected(sel, pngs[i].scenario) &&
+        if (pngs[i].png && selected(sel, pngs[i].scenario) &&
             (g_stat(p, &st) < 0 || st.st_size == 0)) {
             fprintf(stderr, "livemerge-bench: %s is missing\n", p);
             ok = FALSE;
         }
     }
     return ok;
+}
+
+static int cmp_int(gconstpointer a, gconstpointer b)
+{
+    return *(const int *)a - *(const int *)b;
+}
+
+/* --guest-impact: percents, ascending, each once; FALSE with a message */
+static gboolean parse_guest_impacts(const char *list, GArray *out)
+{
+    g_auto(GStrv) items = g_strsplit(list, ",", -1);
+
+    for (char **i = items; *i; i++) {
+        guint64 v;
+        int pct;
+
+        if (!g_ascii_string_to_unsigned(g_strstrip(*i), 10, 1, 100, &v,
+                                        NULL)) {
+            fprintf(stderr, "livemerge-bench: --guest-impact: '%s' is not "
+                    "a percent from 1 to 100\n", *i);
+            return FALSE;
+        }
+        pct = v;
+        g_array_append_val(out, pct);
+    }
+    g_array_sort(out, cmp_int);
+    for (guint i = 1; i < out->len; i++) {
+        if (g_array_index(out, int, i) == g_array_index(out, int, i - 1)) {
+            g_array_remove_index(out, i--);
+        }
+    }
+    return TRUE;
+}
+
+/* --cache: page and/or direct; FALSE with a message */
+static gboolean parse_caches(const char *list, Bench *b)
+{
+    g_auto(GStrv) items = g_strsplit(list, ",", -1);
+
+    b->whole_page = b->whole_direct = FALSE;
+    for (char **i = items; *i; i++) {
+        if (g_str_equal(g_strstrip(*i), "page")) {
+            b->whole_page = TRUE;
+        } else if (g_str_equal(*i, "direct")) {
+            b->whole_direct = TRUE;
+        } else {
+            fprintf(stderr, "livemerge-bench: --cache: '%s' is neither "
+                    "'page' nor 'direct'\n", *i);
+            return FALSE;
+        }
+    }
+    return TRUE;
 }
 
 int main(int argc, char **argv)
@@ -452,6 +540,23 @@ int main(int argc, char **argv)
         }
     }
 
+    b->guest_impacts = g_array_new(FALSE, FALSE, sizeof(int));
+    b->whole_page = b->whole_direct = TRUE;
+    if ((opt_guest_impact &&
+         !parse_guest_impacts(opt_guest_impact, b->guest_impacts)) ||
+        (opt_cache && !parse_caches(opt_cache, b))) {
+        return 2;
+    }
+    if (opt_ab_plugin) {
+        if (!g_file_test(opt_ab_plugin, G_FILE_TEST_IS_REGULAR)) {
+            fprintf(stderr, "livemerge-bench: --ab-plugin: '%s' is not a "
+                    "file (the previous build's livemerge.so)\n",
+                    opt_ab_plugin);
+            return 2;
+        }
+        b->ab_plugin = g_canonicalize_filename(opt_ab_plugin, NULL);
+        bench_daemon_set_ab_plugin(b->ab_plugin);
+    }
     if (opt_qsd) {
         bench_daemon_select(opt_qsd);
     }
@@ -511,11 +616,13 @@ int main(int argc, char **argv)
         .mirror = selected(sel, "mirror"),
         .timeline = selected(sel, "timeline"),
         .mirror_job = selected(sel, "mirror-job"),
-        .whole = selected(sel, "whole"),
     };
     if (asel.active || asel.pivot || asel.mirror || asel.timeline ||
-        asel.mirror_job || asel.whole) {
+        asel.mirror_job) {
         bench_scenario_active(b, &asel);
+    }
+    if (selected(sel, "whole")) {
+        bench_scenario_whole(b);
     }
     if (selected(sel, "stream")) {
         bench_scenario_stream(b);

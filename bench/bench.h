@@ -68,6 +68,15 @@ typedef struct Bench {
     char *qemu_version;         /* "7.2.22 (Debian ...)" */
     char *machine;              /* one line */
     char *revision;             /* git describe of the tree at the start */
+    /* --ab-plugin: a previous build's livemerge.so that scenarios 1, 2
+     * (idle guest) and 6 also run, or NULL */
+    char *ab_plugin;
+    /* 8 (whole): the livemerge commits' guest-impact settings besides the
+     * default (--guest-impact: percents, ascending, each once) and the
+     * cache modes (--cache) */
+    GArray *guest_impacts;      /* int */
+    gboolean whole_page;
+    gboolean whole_direct;
     BenchReport *report;
     int run_failures;           /* runs that failed (reported as rows) */
     gint64 start_us;
@@ -119,9 +128,10 @@ typedef struct {
     gboolean mirror;            /* 4: lm modes vs blockdev-mirror wb */
     gboolean timeline;          /* the over-time plot */
     gboolean mirror_job;        /* 7: livemerge-mirror vs blockdev-mirror */
-    gboolean whole;             /* 8: guest writing its whole disk */
 } BenchActiveSel;
 void bench_scenario_active(Bench *b, const BenchActiveSel *sel);
+/* 8: guest writing its whole disk, the guest-impact frontier */
+void bench_scenario_whole(Bench *b);
 void bench_scenario_stream(Bench *b);
 void bench_scenario_scaling(Bench *b, gboolean allocated, gboolean virt,
                             gboolean rss);

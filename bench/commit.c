@@ -94,6 +94,29 @@ void bench_chain_free(BenchChain *c)
     g_free(c);
 }
 
+int bench_inter_daemon(Bench *b, const BenchInterOpts *o)
+{
+    switch (o->method) {
+    case BENCH_INTER_LIVEMERGE:
+    case BENCH_INTER_LIVEMERGE_STREAM:
+        return o->ab ? BENCH_DAEMON_PLUGIN_AB : BENCH_DAEMON_PLUGIN;
+    case BENCH_INTER_IDLE:
+        return o->stock_daemon ? BENCH_DAEMON_STOCK : BENCH_DAEMON_PLUGIN;
+    case BENCH_INTER_QEMU:
+    case BENCH_INTER_QEMU_STREAM:
+        return b->rival_plugin ? BENCH_DAEMON_PLUGIN : BENCH_DAEMON_STOCK;
+    default:
+        return -1;
+    }
+}
+
+const char *bench_inter_daemon_name(Bench *b, const BenchInterOpts *o)
+{
+    int kind = bench_inter_daemon(b, o);
+
+    return kind < 0 ? "none" : bench_daemon_kind_name(kind);
+}
+
 /* syncfs() of the filesystem holding @path: makes page-cache runs durable */
 static double syncfs_seconds(const char *path)
 {
@@ -170,12 +193,6 @@ static void live_run(Bench *b, BenchChain *c, const BenchInterOpts *o,
     g_autofree char *top = g_build_filename(run_dir, "top.qcow2", NULL);
     g_autofree char *fail_log = bench_run_failure_log(run);
     g_autoptr(GError) err = NULL;
-    gboolean plugin = o->method == BENCH_INTER_LIVEMERGE ||
-                      o->method == BENCH_INTER_LIVEMERGE_STREAM ||
-                      (o->method == BENCH_INTER_IDLE && !o->stock_daemon) ||
-                      ((o->method == BENCH_INTER_QEMU ||
-                        o->method == BENCH_INTER_QEMU_STREAM) &&
-                       b->rival_plugin);
     BenchDaemon *d;
     LmQmp *qmp;
     BenchJobWatch w;
@@ -183,7 +200,7 @@ static void live_run(Bench *b, BenchChain *c, const BenchInterOpts *o,
     gboolean timed_out, ok;
 
     bench_drop_caches(b);
-    d = bench_daemon_start(plugin, &err);
+    d = bench_daemon_start(bench_inter_daemon(b, o), &err);
     if (!d) {
         bench_run_fail(run, "%s", err->message);
         return;

@@ -35,6 +35,14 @@ typedef enum {
 
 extern const char *const bench_inter_method_name[];
 
+/* A row of a scenario's table: what runs, named how */
+typedef struct {
+    BenchInterMethod m;
+    gboolean ab;                /* with the previous build's plugin */
+    const char *method;         /* the results' (previous build: "-ab") */
+    const char *label;          /* the table's */
+} BenchInterRow;
+
 typedef struct {
     char *dir;                  /* pristine base/mid/top.qcow2 */
     char *raw_src;              /* a plain file of @alloc bytes (raw copy) */
@@ -55,7 +63,14 @@ typedef struct {
     int max_in_flight;          /* livemerge max-in-flight (0: default) */
     gboolean measure_rss;       /* record the daemon's VmHWM */
     gboolean stock_daemon;      /* BENCH_INTER_IDLE without the plugin */
+    gboolean ab;                /* livemerge with the previous build's
+                                 * plugin (--ab-plugin) */
 } BenchInterOpts;
+
+/* The daemon @o runs in (BENCH_DAEMON_*; none for offline methods: -1) */
+int bench_inter_daemon(Bench *b, const BenchInterOpts *o);
+/* ... by its name in the results ("none" for offline methods) */
+const char *bench_inter_daemon_name(Bench *b, const BenchInterOpts *o);
 
 /*
  * One run into @run: time_s (command to BLOCK_JOB_COMPLETED, or the

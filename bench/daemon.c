@@ -21,8 +21,10 @@
 
 struct BenchDaemon {
     LmTestQsd *qsd;
-    gboolean plugin;
+    BenchDaemonKind kind;
 };
+
+static char *ab_plugin;
 
 void bench_daemon_select(const char *path)
 {
@@ -48,14 +50,31 @@ void bench_daemon_select(const char *path)
     }
 }
 
-BenchDaemon *bench_daemon_start(gboolean plugin, GError **error)
+void bench_daemon_set_ab_plugin(const char *path)
+{
+    g_free(ab_plugin);
+    ab_plugin = g_canonicalize_filename(path, NULL);
+}
+
+BenchDaemon *bench_daemon_start(BenchDaemonKind kind, GError **error)
 {
     BenchDaemon *d = g_new0(BenchDaemon, 1);
 
-    d->plugin = plugin;
-    d->qsd = lm_test_qsd_start_full(plugin ? LM_TEST_QSD_DEFAULT
-                                           : LM_TEST_QSD_NO_PLUGIN,
-                                    NULL, error);
+    d->kind = kind;
+    if (kind == BENCH_DAEMON_PLUGIN_AB) {
+        /* The launcher loads the plugin LIVEMERGE_PLUGIN names */
+        g_autofree char *env_plugin = g_strconcat("LIVEMERGE_PLUGIN=",
+                                                  ab_plugin, NULL);
+        const char *env[] = { env_plugin, NULL };
+
+        g_assert(ab_plugin);
+        d->qsd = lm_test_qsd_start_env(env, NULL, error);
+    } else {
+        d->qsd = lm_test_qsd_start_full(kind == BENCH_DAEMON_PLUGIN
+                                        ? LM_TEST_QSD_DEFAULT
+                                        : LM_TEST_QSD_NO_PLUGIN,
+                                        NULL, error);
+    }
     if (!d->qsd) {
         g_free(d);
         return NULL;
@@ -73,9 +92,14 @@ const char *bench_daemon_nbd_socket(BenchDaemon *d)
     return lm_test_qsd_nbd_socket(d->qsd);
 }
 
-const char *bench_daemon_kind(BenchDaemon *d)
+const char *bench_daemon_kind_name(BenchDaemonKind kind)
 {
-    return d->plugin ? "plugin" : "stock";
+    switch (kind) {
+    case BENCH_DAEMON_STOCK: return "stock";
+    case BENCH_DAEMON_PLUGIN: return "plugin";
+    case BENCH_DAEMON_PLUGIN_AB: return "plugin-ab";
+    default: g_assert_not_reached();
+    }
 }
 
 gboolean bench_daemon_add_qcow2(BenchDaemon *d, const char *node,
@@ -101,14 +125,16 @@ gboolean bench_daemon_export(BenchDaemon *d, const char *node,
     return lm_test_qsd_export(d->qsd, node, BENCH_EXPORT, error);
 }
 
-gboolean bench_plugin_has_command(const char *command)
+gboolean bench_plugin_has_command(BenchDaemonKind kind, const char *command)
 {
     g_autoptr(GError) err = NULL;
-    BenchDaemon *d = bench_daemon_start(TRUE, &err);
+    BenchDaemon *d = bench_daemon_start(kind, &err);
     gboolean has;
 
     if (!d) {
-        bench_die("starting a daemon with the plugin: %s", err->message);
+        bench_die("starting a daemon with the %s: %s",
+                  kind == BENCH_DAEMON_PLUGIN_AB ? "previous plugin"
+                                                 : "plugin", err->message);
     }
     has = lm_qmp_has_command(bench_daemon_qmp(d), command, &err);
     if (err) {
@@ -117,7 +143,9 @@ gboolean bench_plugin_has_command(const char *command)
     if (!bench_daemon_stop(d, NULL, FALSE, &err)) {
         bench_die("%s", err->message);
     }
-    bench_log("the plugin %s %s", has ? "offers" : "lacks", command);
+    bench_log("the %s %s %s",
+              kind == BENCH_DAEMON_PLUGIN_AB ? "previous plugin" : "plugin",
+              has ? "offers" : "lacks", command);
     return has;
 }
 
@@ -171,7 +199,7 @@ gboolean bench_daemon_stop(BenchDaemon *d, const char *save_log_as,
 
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
                     "the %s daemon %s %d%s%s; log:\n%s",
-                    bench_daemon_kind(d),
+                    bench_daemon_kind_name(d->kind),
                     WIFEXITED(status) ? "exited with status"
                                       : "was killed by signal",
                     WIFEXITED(status) ? WEXITSTATUS(status)

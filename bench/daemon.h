@@ -31,6 +31,13 @@ G_BEGIN_DECLS
 
 typedef struct BenchDaemon BenchDaemon;
 
+/* Which daemon a run uses */
+typedef enum {
+    BENCH_DAEMON_STOCK,         /* without the plugin */
+    BENCH_DAEMON_PLUGIN,        /* with this tree's plugin */
+    BENCH_DAEMON_PLUGIN_AB,     /* with the previous build's (--ab-plugin) */
+} BenchDaemonKind;
+
 /*
  * Measure the daemon at @path (every daemon of the run, with and without
  * the plugin).  One unpacked beside the system's (scripts/unpack-qsd:
@@ -40,11 +47,17 @@ typedef struct BenchDaemon BenchDaemon;
  */
 void bench_daemon_select(const char *path);
 
-BenchDaemon *bench_daemon_start(gboolean plugin, GError **error);
+/*
+ * The plugin BENCH_DAEMON_PLUGIN_AB daemons load: another build's
+ * livemerge.so (LIVEMERGE_PLUGIN for the launcher), for A/B runs
+ */
+void bench_daemon_set_ab_plugin(const char *path);
+
+BenchDaemon *bench_daemon_start(BenchDaemonKind kind, GError **error);
 LmQmp *bench_daemon_qmp(BenchDaemon *d);
 const char *bench_daemon_nbd_socket(BenchDaemon *d);
-/* "plugin" or "stock" */
-const char *bench_daemon_kind(BenchDaemon *d);
+/* "stock", "plugin" or "plugin-ab": the results' daemon column */
+const char *bench_daemon_kind_name(BenchDaemonKind kind);
 
 /*
  * blockdev-add a qcow2 image as node @node (its file node @node-file):
@@ -60,11 +73,12 @@ gboolean bench_daemon_export(BenchDaemon *d, const char *node,
                              GError **error);
 
 /*
- * Whether the plugin offers QMP @command (query-commands of a fresh
- * daemon with the plugin): the job kinds it lacks are reported as n/a
- * rather than failing every run.  Dies if the daemon cannot start.
+ * Whether the plugin of @kind (a daemon with a plugin) offers QMP
+ * @command (query-commands of a fresh daemon): the job kinds it lacks are
+ * reported as n/a rather than failing every run.  Dies if the daemon
+ * cannot start.
  */
-gboolean bench_plugin_has_command(const char *command);
+gboolean bench_plugin_has_command(BenchDaemonKind kind, const char *command);
 
 /* VmHWM (peak RSS) of the daemon, in KiB; 0 if unreadable */
 guint64 bench_daemon_peak_rss_kib(BenchDaemon *d);

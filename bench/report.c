@@ -314,8 +314,9 @@ static int cmp_double(gconstpointer a, gconstpointer b)
     return x < y ? -1 : x > y;
 }
 
-void bench_summarize(BenchReport *r, const BenchKey *key, const char *metric,
-                     BenchSummary *s)
+/* @text_as: what a text value counts as (NAN: it is not a value) */
+static void summarize(BenchReport *r, const BenchKey *key, const char *metric,
+                      double text_as, BenchSummary *s)
 {
     g_autoptr(GArray) v = g_array_new(FALSE, FALSE, sizeof(double));
 
@@ -338,6 +339,9 @@ void bench_summarize(BenchReport *r, const BenchKey *key, const char *metric,
         if (rec->text) {
             s->n_text++;
             g_strlcpy(s->text, rec->text, sizeof(s->text));
+            if (!isnan(text_as)) {
+                g_array_append_val(v, text_as);
+            }
         } else {
             g_array_append_val(v, rec->value);
             g_strlcpy(s->unit, rec->unit, sizeof(s->unit));
@@ -353,6 +357,19 @@ void bench_summarize(BenchReport *r, const BenchKey *key, const char *metric,
     s->median = v->len % 2 ? g_array_index(v, double, v->len / 2)
                            : (g_array_index(v, double, v->len / 2 - 1) +
                               g_array_index(v, double, v->len / 2)) / 2;
+}
+
+void bench_summarize(BenchReport *r, const BenchKey *key, const char *metric,
+                     BenchSummary *s)
+{
+    summarize(r, key, metric, NAN, s);
+}
+
+void bench_summarize_text_as(BenchReport *r, const BenchKey *key,
+                             const char *metric, double text_as,
+                             BenchSummary *s)
+{
+    summarize(r, key, metric, text_as, s);
 }
 
 char *bench_fmt_cell(const BenchSummary *s, int decimals)

@@ -75,6 +75,11 @@ typedef struct {
 /* Median, min and max of @metric over the runs matching @key */
 void bench_summarize(BenchReport *r, const BenchKey *key, const char *metric,
                      BenchSummary *s);
+/* The same, every text value of @metric ("never") counted as @text_as:
+ * n, median, min and max include them, n_text still counts them */
+void bench_summarize_text_as(BenchReport *r, const BenchKey *key,
+                             const char *metric, double text_as,
+                             BenchSummary *s);
 /* "12.3 [11.9–12.8]", "never", "FAILED 3/3", "—" */
 char *bench_fmt_cell(const BenchSummary *s, int decimals);
 /* @a median / @b median, "—" when either is missing */

@@ -9,28 +9,30 @@
  */
 
 #include "bench.h"
+#include "ab.h"
 #include "commit.h"
 #include "report.h"
 
 #define SCENARIO "intermediate"
 
-static const BenchInterMethod order[] = {
-    BENCH_INTER_LIVEMERGE, BENCH_INTER_QEMU, BENCH_INTER_QEMU_IMG,
-    BENCH_INTER_RAW_COPY,
+/* Every method, the previous build's livemerge (A/B) next to this one's */
+static const BenchInterRow order[] = {
+    { BENCH_INTER_LIVEMERGE, FALSE, "livemerge", "livemerge-commit" },
+    { BENCH_INTER_LIVEMERGE, TRUE, "livemerge-ab",
+      "livemerge-commit, " BENCH_AB_LABEL },
+    { BENCH_INTER_QEMU, FALSE, "qemu-block-commit", "QEMU block-commit" },
+    { BENCH_INTER_QEMU_IMG, FALSE, "qemu-img-commit",
+      "qemu-img commit (offline)" },
+    { BENCH_INTER_RAW_COPY, FALSE, "raw-copy", "raw copy, fio read+write" },
 };
 #define N_METHODS G_N_ELEMENTS(order)
 
 static const char *const caches[] = { "page", "direct" };
 
-static const char *method_label(BenchInterMethod m)
+/* Whether method @mi runs (the A/B row only with --ab-plugin) */
+static gboolean runs(Bench *b, guint mi)
 {
-    switch (m) {
-    case BENCH_INTER_LIVEMERGE: return "livemerge-commit";
-    case BENCH_INTER_QEMU: return "QEMU block-commit";
-    case BENCH_INTER_QEMU_IMG: return "qemu-img commit (offline)";
-    case BENCH_INTER_RAW_COPY: return "raw copy, fio read+write";
-    default: return "?";
-    }
+    return !order[mi].ab || b->ab_plugin;
 }
 
 static void report(Bench *b, BenchChain *c)
@@ -76,12 +78,15 @@ static void report(Bench *b, BenchChain *c)
             "ratio livemerge/method", "QMP reply max (ms)", NULL });
         bench_summarize(b->report, &lk, "durable", &lm);
         for (guint mi = 0; mi < N_METHODS; mi++) {
-            BenchKey k = { SCENARIO, bench_inter_method_name[order[mi]],
-                           NULL, NULL, caches[ci], c->label };
+            BenchKey k = { SCENARIO, order[mi].method, NULL, NULL,
+                           caches[ci], c->label };
             BenchSummary t, d, tp, lmtp, q;
             g_autofree char *ct = NULL, *cd = NULL, *ctp = NULL, *cq = NULL;
             g_autofree char *ratio = NULL;
 
+            if (!runs(b, mi)) {
+                continue;
+            }
             bench_summarize(b->report, &k, "time", &t);
             bench_summarize(b->report, &k, "durable", &d);
             bench_summarize(b->report, &k, "throughput", &tp);
@@ -90,9 +95,9 @@ static void report(Bench *b, BenchChain *c)
             ctp = bench_fmt_cell(&tp, 0);
             bench_summarize(b->report, &k, "qmp_reply_max", &q);
             cq = bench_fmt_cell(&q, 0);
-            if (order[mi] == BENCH_INTER_LIVEMERGE) {
+            if (order[mi].m == BENCH_INTER_LIVEMERGE && !order[mi].ab) {
                 ratio = g_strdup(lm.n ? "1" : "—");
-            } else if (order[mi] == BENCH_INTER_RAW_COPY) {
+            } else if (order[mi].m == BENCH_INTER_RAW_COPY) {
                 bench_summarize(b->report, &lk, "throughput", &lmtp);
                 ratio = lmtp.n && tp.n
                         ? g_strdup_printf("%.0f %% of raw",
@@ -102,15 +107,28 @@ static void report(Bench *b, BenchChain *c)
                 ratio = bench_fmt_ratio(&lm, &d);
             }
             bench_md_row(b, (const char *[]) {
-                method_label(order[mi]), ct, cd, ctp, ratio, cq, NULL });
+                order[mi].label, ct, cd, ctp, ratio, cq, NULL });
+        }
+        if (b->ab_plugin) {
+            BenchKey pk = { SCENARIO, "livemerge-ab", NULL, NULL,
+                            caches[ci], c->label };
+            BenchSummary prev;
+            g_autofree char *what = g_strdup_printf(
+                "livemerge-commit's durable time, %s cache", caches[ci]);
+
+            bench_summarize(b->report, &pk, "durable", &prev);
+            bench_ab_verdict(b, what, &lm, &prev);
         }
     }
 
     for (guint mi = 0; mi < N_METHODS; mi++) {
-        g_string_append_printf(data, "\"%s\"", method_label(order[mi]));
+        if (!runs(b, mi)) {
+            continue;
+        }
+        g_string_append_printf(data, "\"%s\"", order[mi].label);
         for (guint ci = 0; ci < G_N_ELEMENTS(caches); ci++) {
-            BenchKey k = { SCENARIO, bench_inter_method_name[order[mi]],
-                           NULL, NULL, caches[ci], c->label };
+            BenchKey k = { SCENARIO, order[mi].method, NULL, NULL,
+                           caches[ci], c->label };
             BenchSummary tp;
 
             bench_summarize(b->report, &k, "throughput", &tp);
@@ -141,16 +159,18 @@ void bench_scenario_intermediate(Bench *b)
         for (int rep = 0; rep < b->sz.reps; rep++) {
             for (guint i = 0; i < N_METHODS; i++) {
                 /* livemerge first, then the rivals; reversed next time */
-                BenchInterMethod m = order[rep % 2 ? N_METHODS - 1 - i : i];
-                BenchInterOpts o = { .method = m, .direct = ci == 1 };
-                BenchKey k = { SCENARIO, bench_inter_method_name[m], NULL,
-                               NULL, caches[ci], c->label };
-                const char *daemon =
-                    m == BENCH_INTER_LIVEMERGE ? "plugin"
-                    : m == BENCH_INTER_QEMU
-                    ? (b->rival_plugin ? "plugin" : "stock") : "none";
-                BenchRun *run = bench_run_begin(b, &k, rep, daemon);
+                guint mi = rep % 2 ? N_METHODS - 1 - i : i;
+                BenchInterOpts o = { .method = order[mi].m,
+                                     .direct = ci == 1, .ab = order[mi].ab };
+                BenchKey k = { SCENARIO, order[mi].method, NULL, NULL,
+                               caches[ci], c->label };
+                BenchRun *run;
 
+                if (!runs(b, mi)) {
+                    continue;
+                }
+                run = bench_run_begin(b, &k, rep,
+                                      bench_inter_daemon_name(b, &o));
                 bench_inter_run(b, c, &o, run);
                 bench_run_end(run);
             }

@@ -19,11 +19,6 @@
 #include "commit.h"
 #include "report.h"
 
-static const char *daemon_of(Bench *b, BenchInterMethod m)
-{
-    return m == BENCH_INTER_QEMU && !b->rival_plugin ? "stock" : "plugin";
-}
-
 /* livemerge vs block-commit on @c, alternating, @reps times */
 static void compare_on_chain(Bench *b, const char *scenario, BenchChain *c,
                              int reps)
@@ -37,7 +32,8 @@ static void compare_on_chain(Bench *b, const char *scenario, BenchChain *c,
             BenchInterOpts o = { .method = m, .direct = TRUE };
             BenchKey k = { scenario, bench_inter_method_name[m], NULL, NULL,
                            "direct", c->label };
-            BenchRun *run = bench_run_begin(b, &k, rep, daemon_of(b, m));
+            BenchRun *run = bench_run_begin(b, &k, rep,
+                                            bench_inter_daemon_name(b, &o));
 
             bench_inter_run(b, c, &o, run);
             bench_run_end(run);

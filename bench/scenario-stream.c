@@ -16,6 +16,7 @@
 
 #include "bench.h"
 
+#include "ab.h"
 #include "commit.h"
 #include "daemon.h"
 #include "report.h"
@@ -26,26 +27,48 @@
 #define TARGET_VS_QEMU 2.0
 #define TARGET_VS_OWN_COMMIT 0.8
 
-static const BenchInterMethod order[] = {
-    BENCH_INTER_LIVEMERGE_STREAM, BENCH_INTER_QEMU_STREAM,
-    BENCH_INTER_LIVEMERGE,
+/* Every method, the previous build's livemerge-stream (A/B) next to this
+ * one's */
+static const BenchInterRow order[] = {
+    { BENCH_INTER_LIVEMERGE_STREAM, FALSE, "livemerge-stream",
+      "livemerge-stream" },
+    { BENCH_INTER_LIVEMERGE_STREAM, TRUE, "livemerge-stream-ab",
+      "livemerge-stream, " BENCH_AB_LABEL },
+    { BENCH_INTER_QEMU_STREAM, FALSE, "qemu-block-stream",
+      "QEMU block-stream" },
+    { BENCH_INTER_LIVEMERGE, FALSE, "livemerge",
+      "livemerge-commit (intermediate)" },
 };
 #define N_METHODS G_N_ELEMENTS(order)
+#define LM_STREAM 0
+#define LM_STREAM_AB 1
+#define QEMU_STREAM 2
+#define LM_COMMIT 3
 
-static const char *method_label(BenchInterMethod m)
+/* Which plugins offer livemerge-stream: this build's, the previous one's */
+typedef struct {
+    gboolean cur;
+    gboolean ab;
+} HasStream;
+
+/* Why method @mi does not run, or NULL: it does */
+static const char *skipped(Bench *b, const HasStream *has, guint mi)
 {
-    switch (m) {
-    case BENCH_INTER_LIVEMERGE_STREAM: return "livemerge-stream";
-    case BENCH_INTER_QEMU_STREAM: return "QEMU block-stream";
-    case BENCH_INTER_LIVEMERGE: return "livemerge-commit (intermediate)";
-    default: return "?";
+    if (order[mi].ab && !b->ab_plugin) {
+        return "";
     }
+    if (order[mi].m == BENCH_INTER_LIVEMERGE_STREAM &&
+        !(order[mi].ab ? has->ab : has->cur)) {
+        return order[mi].ab ? "n/a: previous plugin lacks livemerge-stream"
+                            : "n/a: plugin lacks livemerge-stream";
+    }
+    return NULL;
 }
 
-static void summarize(Bench *b, BenchChain *c, BenchInterMethod m,
+static void summarize(Bench *b, BenchChain *c, guint mi,
                       const char *metric, BenchSummary *s)
 {
-    BenchKey k = { SCENARIO, bench_inter_method_name[m], NULL, NULL, CACHE,
+    BenchKey k = { SCENARIO, order[mi].method, NULL, NULL, CACHE,
                    c->label };
 
     bench_summarize(b->report, &k, metric, s);
@@ -67,7 +90,7 @@ static char *verdict(const BenchSummary *lm, const BenchSummary *other,
                            ? "met" : "**not met**");
 }
 
-static void report(Bench *b, BenchChain *c, gboolean has_stream)
+static void report(Bench *b, BenchChain *c, const HasStream *has)
 {
     g_autofree char *alloc = bench_size_human(c->alloc);
     g_autofree char *disk = bench_size_human(c->disk);
@@ -93,19 +116,22 @@ static void report(Bench *b, BenchChain *c, gboolean has_stream)
     bench_md_header(b, (const char *[]) {
         "method", "time (s)", "durable (s)", "MiB/s (durable)",
         "livemerge-stream / method", "QMP reply max (ms)", NULL });
-    summarize(b, c, BENCH_INTER_LIVEMERGE_STREAM, "throughput", &lm);
+    summarize(b, c, LM_STREAM, "throughput", &lm);
     for (guint mi = 0; mi < N_METHODS; mi++) {
-        BenchInterMethod m = order[mi];
+        const char *skip = skipped(b, has, mi);
         BenchSummary t, d, tp, q;
         g_autofree char *ct = NULL, *cd = NULL, *ctp = NULL, *cq = NULL;
         g_autofree char *ratio = NULL;
 
-        summarize(b, c, m, "time", &t);
-        summarize(b, c, m, "durable", &d);
-        summarize(b, c, m, "throughput", &tp);
-        summarize(b, c, m, "qmp_reply_max", &q);
-        if (m == BENCH_INTER_LIVEMERGE_STREAM && !has_stream) {
-            ct = g_strdup("n/a: plugin lacks livemerge-stream");
+        if (skip && !*skip) {
+            continue;
+        }
+        summarize(b, c, mi, "time", &t);
+        summarize(b, c, mi, "durable", &d);
+        summarize(b, c, mi, "throughput", &tp);
+        summarize(b, c, mi, "qmp_reply_max", &q);
+        if (skip) {
+            ct = g_strdup(skip);
             cd = g_strdup("n/a");
             ctp = g_strdup("n/a");
             cq = g_strdup("n/a");
@@ -116,21 +142,28 @@ static void report(Bench *b, BenchChain *c, gboolean has_stream)
             cq = bench_fmt_cell(&q, 0);
         }
         /* Throughput ratio: > 1 = livemerge-stream faster */
-        ratio = m == BENCH_INTER_LIVEMERGE_STREAM
-                ? g_strdup(lm.n ? "1" : "—") : bench_fmt_ratio(&lm, &tp);
+        ratio = mi == LM_STREAM ? g_strdup(lm.n ? "1" : "—")
+                                : bench_fmt_ratio(&lm, &tp);
         bench_md_row(b, (const char *[]) {
-            method_label(m), ct, cd, ctp, ratio, cq, NULL });
+            order[mi].label, ct, cd, ctp, ratio, cq, NULL });
         g_string_append_printf(data, "\"%s\" %.1f %.1f %.1f\n",
-                               method_label(m), tp.n ? tp.median : 0,
+                               order[mi].label, tp.n ? tp.median : 0,
                                tp.n ? tp.min : 0, tp.n ? tp.max : 0);
     }
-    summarize(b, c, BENCH_INTER_QEMU_STREAM, "throughput", &qemu);
-    summarize(b, c, BENCH_INTER_LIVEMERGE, "throughput", &own);
-    v_qemu = verdict(&lm, &qemu, TARGET_VS_QEMU, has_stream);
-    v_own = verdict(&lm, &own, TARGET_VS_OWN_COMMIT, has_stream);
+    summarize(b, c, QEMU_STREAM, "throughput", &qemu);
+    summarize(b, c, LM_COMMIT, "throughput", &own);
+    v_qemu = verdict(&lm, &qemu, TARGET_VS_QEMU, has->cur);
+    v_own = verdict(&lm, &own, TARGET_VS_OWN_COMMIT, has->cur);
     bench_md(b, "\n- livemerge-stream / QEMU block-stream (MiB/s medians): "
              "%s\n- livemerge-stream / livemerge's intermediate commit: "
              "%s\n", v_qemu, v_own);
+    if (b->ab_plugin && has->cur && has->ab) {
+        BenchSummary cur, prev;
+
+        summarize(b, c, LM_STREAM, "durable", &cur);
+        summarize(b, c, LM_STREAM_AB, "durable", &prev);
+        bench_ab_verdict(b, "livemerge-stream's durable time", &cur, &prev);
+    }
 
     g_file_set_contents(dat, data->str, -1, NULL);
     plot = g_strdup_printf(
@@ -141,28 +174,34 @@ static void report(Bench *b, BenchChain *c, gboolean has_stream)
 
 void bench_scenario_stream(Bench *b)
 {
-    gboolean has_stream = bench_plugin_has_command("livemerge-stream");
+    HasStream has = {
+        .cur = bench_plugin_has_command(BENCH_DAEMON_PLUGIN,
+                                        "livemerge-stream"),
+        .ab = b->ab_plugin &&
+              bench_plugin_has_command(BENCH_DAEMON_PLUGIN_AB,
+                                       "livemerge-stream"),
+    };
     BenchChain *c = bench_chain_build(b, SCENARIO, b->sz.inter_disk,
                                       b->sz.inter_alloc, FALSE);
 
     for (int rep = 0; rep < b->sz.stream_reps; rep++) {
         for (guint i = 0; i < N_METHODS; i++) {
             /* livemerge first, then the rivals; reversed next time */
-            BenchInterMethod m = order[rep % 2 ? N_METHODS - 1 - i : i];
-            BenchInterOpts o = { .method = m };
-            BenchKey k = { SCENARIO, bench_inter_method_name[m], NULL, NULL,
-                           CACHE, c->label };
-            gboolean plugin = m != BENCH_INTER_QEMU_STREAM || b->rival_plugin;
+            guint mi = rep % 2 ? N_METHODS - 1 - i : i;
+            BenchInterOpts o = { .method = order[mi].m, .ab = order[mi].ab };
+            BenchKey k = { SCENARIO, order[mi].method, NULL, NULL, CACHE,
+                           c->label };
             BenchRun *run;
 
-            if (m == BENCH_INTER_LIVEMERGE_STREAM && !has_stream) {
+            if (skipped(b, &has, mi)) {
                 continue;
             }
-            run = bench_run_begin(b, &k, rep, plugin ? "plugin" : "stock");
+            run = bench_run_begin(b, &k, rep,
+                                  bench_inter_daemon_name(b, &o));
             bench_inter_run(b, c, &o, run);
             bench_run_end(run);
         }
     }
-    report(b, c, has_stream);
+    report(b, c, &has);
     bench_chain_free(c);
 }
