@@ -560,6 +560,14 @@ int main(int argc, char **argv)
     if (opt_qsd) {
         bench_daemon_select(opt_qsd);
     }
+    /* The loader skips a library it cannot preload: check it is a plugin */
+    if (b->ab_plugin &&
+        !bench_plugin_has_command(BENCH_DAEMON_PLUGIN_AB, "livemerge-commit")) {
+        fprintf(stderr, "livemerge-bench: --ab-plugin: '%s' gives the daemon "
+                "no livemerge-commit: not a livemerge plugin built for this "
+                "daemon\n", b->ab_plugin);
+        return 2;
+    }
     b->quick = opt_quick;
     b->rival_plugin = opt_rival_plugin;
     b->can_drop_caches = access("/proc/sys/vm/drop_caches", W_OK) == 0;
