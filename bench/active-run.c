@@ -509,7 +509,7 @@ void active_run(ActiveCtx *c, const ActiveSpec *s, int rep)
             .export_name = BENCH_EXPORT,
             .offset = whole ? 0 : half,
             .size = whole ? b->sz.active_disk : half,
-            .ramp_s = b->sz.ramp_s,
+            .ramp_s = whole ? b->sz.whole_ramp_s : b->sz.ramp_s,
             .dir = raw,
             .pattern = whole ? GUEST_PATTERN : 0,
             .iolog = whole ? iolog : NULL,
@@ -525,7 +525,7 @@ void active_run(ActiveCtx *c, const ActiveSpec *s, int rep)
     bench_job_watch_init(&w, d, JOB_ID, fio ? bench_fio_t0(fio)
                                             : bench_now());
     if (s->m == AM_NO_JOB) {
-        bench_sleep(b->sz.baseline_s);
+        bench_sleep(whole ? b->sz.whole_baseline_s : b->sz.baseline_s);
         final = "overlay.qcow2";
     } else {
         final = drive_job(b, s, d, &w, run, tl);

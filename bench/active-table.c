@@ -128,12 +128,16 @@ char *active_whole_common(const ActiveCtx *c)
         "whole-disk guest writes one byte pattern and fio logs every write "
         "it issues (`write_iolog`), so afterwards every 4 KiB block of the "
         "guest's final view is checked: what the guest last wrote there, "
-        "or the pristine data.  fio warms up %.1f s (not counted), then "
-        "the job starts.  *start to end*: job start to the pivot done (or "
+        "or the pristine data.  fio warms up %.1f s (not counted; %.1f s "
+        "when it writes the whole disk: its first writes allocate the "
+        "overlay's clusters, copy-on-write from the base, and its IOPS "
+        "climb for about 10 s), then the job starts; the no-job runs "
+        "measure the next %.1f s (%.1f s over the whole disk).  *start to end*: job start to the pivot done (or "
         "to the end of the cancel when READY never came).  *guest work "
         "lost*: the integral over the job of (no-job IOPS − guest IOPS) / "
         "no-job IOPS, in seconds, from fio's %d ms IOPS log and the median "
         "IOPS of the no-job runs under the same load and cache.  Ratios: "
         "method median / QEMU write-blocking mirror median (< 1 is "
-        "better).", alloc, half, disk, b->sz.ramp_s, BENCH_FIO_LOG_MSEC);
+        "better).", alloc, half, disk, b->sz.ramp_s, b->sz.whole_ramp_s,
+        b->sz.baseline_s, b->sz.whole_baseline_s, BENCH_FIO_LOG_MSEC);
 }

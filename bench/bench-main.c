@@ -46,6 +46,7 @@ static gboolean opt_rival_plugin;
 static gboolean opt_keep_work;
 static gboolean opt_list;
 static gboolean opt_smoke;
+static gboolean opt_no_lm_mirror;
 static gboolean opt_remove_output;
 static char *opt_qsd;
 static char *opt_guest_impact;
@@ -77,6 +78,9 @@ static const GOptionEntry options[] = {
       "of these guest-impact settings, comma-separated percents 1-100 "
       "(e.g. 10,25,50,100); the default row (no guest-impact given) "
       "always runs", "LIST" },
+    { "no-lm-mirror", 0, 0, G_OPTION_ARG_NONE, &opt_no_lm_mirror,
+      "scenario 8 (whole): leave livemerge-mirror out (a frontier run of "
+      "the commit's settings)", NULL },
     { "cache", 0, 0, G_OPTION_ARG_STRING, &opt_cache,
       "scenario 8 (whole): the cache modes, comma-separated: page "
       "(aio=threads), direct (cache.direct=on, aio=native); default: "
@@ -143,6 +147,7 @@ static void set_sizes(Bench *b)
             .base_data = 32 * MiB,
             .active_disk = 128 * MiB, .active_alloc = 32 * MiB,
             .ramp_s = 0.3, .hold_s = 0.2, .baseline_s = 0.8,
+            .whole_ramp_s = 0.3, .whole_baseline_s = 0.8,
             .ready_cap_s = 8, .pivot_cap_s = 4,
             .stream_reps = 1, .job_reps = 1,
             .scale_alloc = { 16 * MiB, 32 * MiB, 64 * MiB },
@@ -165,6 +170,9 @@ static void set_sizes(Bench *b)
              * clusters (COW), after that it is in steady state, so the
              * no-job window and the job's window compare like for like */
             .ramp_s = 3.0, .hold_s = 1.0, .baseline_s = 5.0,
+            /* in steady state before the job starts, and a baseline as
+             * long as a typical job (bench/README.rst) */
+            .whole_ramp_s = 10.0, .whole_baseline_s = 10.0,
             .ready_cap_s = 60, .pivot_cap_s = 30,
             /* the target is a median of at least 5 */
             .stream_reps = 5, .job_reps = 3,
@@ -542,6 +550,7 @@ int main(int argc, char **argv)
 
     b->guest_impacts = g_array_new(FALSE, FALSE, sizeof(int));
     b->whole_page = b->whole_direct = TRUE;
+    b->whole_lm_mirror = !opt_no_lm_mirror;
     if ((opt_guest_impact &&
          !parse_guest_impacts(opt_guest_impact, b->guest_impacts)) ||
         (opt_cache && !parse_caches(opt_cache, b))) {

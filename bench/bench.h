@@ -36,6 +36,11 @@ typedef struct {
     double ramp_s;              /* fio warm-up before the job starts */
     double hold_s;              /* READY under load before the pivot */
     double baseline_s;          /* guest alone: measured window */
+    /* The same for a guest writing its whole disk (scenario 8), whose
+     * first writes allocate the overlay's clusters: copy-on-write from
+     * the base makes its IOPS climb for about 10 s */
+    double whole_ramp_s;
+    double whole_baseline_s;
     double ready_cap_s;         /* no READY within this: "never" */
     double pivot_cap_s;         /* no pivot within this: "never" */
     int job_reps;               /* 7-8 (mirror-job, whole): repetitions */
@@ -77,6 +82,7 @@ typedef struct Bench {
     GArray *guest_impacts;      /* int */
     gboolean whole_page;
     gboolean whole_direct;
+    gboolean whole_lm_mirror;   /* livemerge-mirror in scenario 8 too */
     BenchReport *report;
     int run_failures;           /* runs that failed (reported as rows) */
     gint64 start_us;

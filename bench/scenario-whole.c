@@ -376,7 +376,8 @@ void bench_scenario_whole(Bench *b)
 {
     Whole w = { .b = b };
 
-    w.has_lm_mirror = bench_plugin_has_command(BENCH_DAEMON_PLUGIN,
+    w.has_lm_mirror = b->whole_lm_mirror &&
+                      bench_plugin_has_command(BENCH_DAEMON_PLUGIN,
                                                "livemerge-mirror");
     w.rows = make_rows(&w);
     active_ctx_init(&w.c, b, SCENARIO, FALSE);

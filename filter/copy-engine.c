@@ -39,8 +39,9 @@ struct CopyEngine {
     /* Guest writes that will mark their region dirty when they finish */
     int dirtying_writes;
     bool write_blocking;
-    /* The guest is doing I/O: copy gently (one request in flight) */
-    bool guest_busy;
+    /* Set by the pacing policy: how big and how many copies at once */
+    int64_t chunk;
+    int max_ops;
 
     int64_t cursor;         /* where the next copy starts looking */
 
@@ -82,6 +83,7 @@ CopyEngine * GRAPH_RDLOCK copy_engine_new(const CopyEngineConfig *cfg,
     qemu_co_queue_init(&e->op_done);
     QLIST_INIT(&e->locked);
     dirty_map_init(&e->dirty, length, cfg->granularity);
+    copy_engine_set_window(e, copy_engine_max_window(e));
     /* Buffers serve reads of the source and writes of the destination */
     e->buf_align = bdrv_opt_mem_align(cfg->dest->bs);
     if (cfg->source) {
@@ -385,9 +387,7 @@ static void coroutine_fn copy_op_co(void *opaque)
  */
 static bool have_room(CopyEngine *e)
 {
-    int max_ops = e->guest_busy ? 1 : e->cfg.max_in_flight;
-
-    return e->ops_in_flight < max_ops &&
+    return e->ops_in_flight < e->max_ops &&
            (e->cfg.method == COPY_ON_READ ||
             (e->ops_in_flight + 1) * e->cfg.max_chunk <= e->cfg.buf_size);
 }
@@ -403,9 +403,7 @@ int64_t coroutine_fn copy_engine_start_next(CopyEngine *e)
     }
     catch_up_locked(e);
     for (;;) {
-        if (!dirty_map_next(&e->dirty, e->cursor,
-                            e->guest_busy ? e->cfg.busy_chunk
-                                          : e->cfg.max_chunk,
+        if (!dirty_map_next(&e->dirty, e->cursor, e->chunk,
                             &offset, &bytes)) {
             qemu_co_mutex_unlock(&e->lock);
             return 0;
@@ -486,9 +484,33 @@ bool copy_engine_write_blocking(CopyEngine *e)
     return e->write_blocking;
 }
 
-void copy_engine_set_guest_busy(CopyEngine *e, bool busy)
+/* Copies that need a buffer of ours are bounded by buf_size as well */
+static int max_ops(CopyEngine *e)
 {
-    e->guest_busy = busy;
+    if (e->cfg.method == COPY_ON_READ) {
+        return e->cfg.max_in_flight;
+    }
+    return MAX(1, MIN(e->cfg.max_in_flight,
+                      e->cfg.buf_size / e->cfg.max_chunk));
+}
+
+int64_t copy_engine_max_window(CopyEngine *e)
+{
+    return max_ops(e) * e->cfg.max_chunk;
+}
+
+int64_t copy_engine_min_window(CopyEngine *e)
+{
+    return e->cfg.busy_chunk;
+}
+
+void copy_engine_set_window(CopyEngine *e, int64_t bytes)
+{
+    int64_t chunk = QEMU_ALIGN_DOWN(MIN(bytes, e->cfg.max_chunk),
+                                    e->cfg.granularity);
+
+    e->chunk = MAX(chunk, e->cfg.busy_chunk);
+    e->max_ops = MAX(1, MIN(bytes / e->chunk, max_ops(e)));
 }
 
 static int coroutine_fn GRAPH_RDLOCK write_dest(CopyEngine *e, LivemergeRequestKind kind,

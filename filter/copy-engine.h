@@ -57,7 +57,7 @@ typedef struct CopyEngineConfig {
     int64_t granularity;
     /* Largest single copy request; each copy holds a buffer this big */
     int64_t max_chunk;
-    /* Largest copy while the guest does I/O (its requests queue behind) */
+    /* Smallest copy the pacing policy can ask for (its unit of pace) */
     int64_t busy_chunk;
     int64_t buf_size;
     int max_in_flight;
@@ -121,11 +121,17 @@ void copy_engine_set_write_blocking(CopyEngine *e, bool write_blocking);
 bool copy_engine_write_blocking(CopyEngine *e);
 
 /*
- * While the guest does I/O the engine keeps a single copy of at most
- * busy_chunk in flight, so the guest's requests do not queue behind a
- * burst of copies or a large one.
+ * The pacing policy's say: keep about @bytes of copies in flight.  The
+ * engine grows a single copy from busy_chunk up to max_chunk first, then
+ * keeps several max_chunk copies in flight, up to max_in_flight and, for
+ * copies that need a buffer, buf_size.  Below busy_chunk it still keeps
+ * one busy_chunk copy in flight: slower paces are the policy's pauses.
  */
-void copy_engine_set_guest_busy(CopyEngine *e, bool busy);
+void copy_engine_set_window(CopyEngine *e, int64_t bytes);
+/* The largest window that changes anything: full pace */
+int64_t copy_engine_max_window(CopyEngine *e);
+/* The smallest window: one busy_chunk copy at a time */
+int64_t copy_engine_min_window(CopyEngine *e);
 
 /* The filter's write handler (see LivemergeWriteHandler) */
 int coroutine_fn GRAPH_RDLOCK copy_engine_guest_write(void *opaque,

@@ -165,9 +165,12 @@ static int coroutine_fn mark_allocated(CopyJob *s, Error **errp)
 /* One step while the destination is not in sync: a copy, or a wait */
 static void coroutine_fn copy_step(CopyJob *s)
 {
-    int64_t started = copy_engine_start_next(s->engine);
+    int64_t hold = pacing_hold_ns(s->pacing);
+    int64_t started = hold ? 0 : copy_engine_start_next(s->engine);
 
-    if (started) {
+    if (hold) {
+        job_sleep_ns(&s->common.job, hold);
+    } else if (started) {
         /* Charged when issued, so a burst cannot outrun the limit */
         int64_t delay = ratelimit_calculate_delay(&s->common.limit, started);
 

@@ -30,9 +30,10 @@ typedef enum LivemergeCopyMode {
 extern const char *const livemerge_copy_mode_name[LIVEMERGE_COPY_MODE__MAX];
 
 /*
- * The share of the disk's time the copy may take while the guest does
- * I/O, in percent: 50 leaves the guest the disk at least half the time;
- * 100 copies at full pace (the guest gets no precedence).
+ * The share of the guest's performance the copy may take while the guest
+ * does I/O, in percent: at 50 the guest's requests may take up to twice
+ * as long as without the copy; 100 copies at full pace (the guest gets
+ * no precedence).
  */
 #define LIVEMERGE_DEFAULT_GUEST_IMPACT  50
 #define LIVEMERGE_MIN_GUEST_IMPACT      1
@@ -42,7 +43,7 @@ typedef struct Pacing Pacing;
 
 /*
  * Pace @e's copies around the guest that @filter sees, in @mode, taking
- * at most @guest_impact percent of the disk's time while the guest does
+ * at most @guest_impact percent of the guest's performance while it does
  * I/O
  */
 Pacing *pacing_new(CopyEngine *e, BlockDriverState *filter,
@@ -58,6 +59,9 @@ void pacing_start(Pacing *p);
 
 /* After each step of the loop, with the bytes it brought in sync */
 void pacing_update(Pacing *p, int64_t done);
+
+/* While the policy measures the guest alone: how long no copy may start */
+int64_t pacing_hold_ns(Pacing *p);
 
 /*
  * A copy was just started: wait for it if the guest is busy, and return
