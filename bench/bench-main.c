@@ -47,6 +47,7 @@ static gboolean opt_keep_work;
 static gboolean opt_list;
 static gboolean opt_smoke;
 static gboolean opt_no_lm_mirror;
+static gboolean opt_active_idle_only;
 static gboolean opt_remove_output;
 static char *opt_qsd;
 static char *opt_guest_impact;
@@ -78,6 +79,9 @@ static const GOptionEntry options[] = {
       "of these guest-impact settings, comma-separated percents 1-100 "
       "(e.g. 10,25,50,100); the default row (no guest-impact given) "
       "always runs", "LIST" },
+    { "active-idle-only", 0, 0, G_OPTION_ARG_NONE, &opt_active_idle_only,
+      "scenario 2 (active): the idle guest only (e.g. an A/B run of what "
+      "pacing leaves alone)", NULL },
     { "no-lm-mirror", 0, 0, G_OPTION_ARG_NONE, &opt_no_lm_mirror,
       "scenario 8 (whole): leave livemerge-mirror out (a frontier run of "
       "the commit's settings)", NULL },
@@ -551,6 +555,7 @@ int main(int argc, char **argv)
     b->guest_impacts = g_array_new(FALSE, FALSE, sizeof(int));
     b->whole_page = b->whole_direct = TRUE;
     b->whole_lm_mirror = !opt_no_lm_mirror;
+    b->active_idle_only = opt_active_idle_only;
     if ((opt_guest_impact &&
          !parse_guest_impacts(opt_guest_impact, b->guest_impacts)) ||
         (opt_cache && !parse_caches(opt_cache, b))) {

@@ -83,6 +83,7 @@ typedef struct Bench {
     gboolean whole_page;
     gboolean whole_direct;
     gboolean whole_lm_mirror;   /* livemerge-mirror in scenario 8 too */
+    gboolean active_idle_only;  /* scenario 2: the idle guest alone */
     BenchReport *report;
     int run_failures;           /* runs that failed (reported as rows) */
     gint64 start_us;

@@ -579,7 +579,8 @@ void bench_scenario_active(Bench *b, const BenchActiveSel *sel)
         sel->active || sel->pivot || sel->mirror;
     a.use[AM_QEMU_MIRROR] = sel->mirror;
     a.use_load[0] = sel->active || sel->mirror;
-    a.use_load[1] = a.use_load[2] = a.use[AM_LM_ADAPTIVE];
+    a.use_load[1] = a.use_load[2] = a.use[AM_LM_ADAPTIVE] &&
+                                    !b->active_idle_only;
     a.has_lm_mirror = sel->mirror_job &&
                       bench_plugin_has_command(BENCH_DAEMON_PLUGIN,
                                                "livemerge-mirror");
