@@ -49,7 +49,7 @@ static const GOptionEntry common_entries[] = {
 /* Options of the commands that run a job. */
 static gboolean opt_wait, opt_verbose, opt_async, opt_bytes;
 static int opt_timeout;
-static char *opt_bandwidth, *opt_engine;
+static char *opt_bandwidth, *opt_engine, *opt_guest_impact;
 
 #define JOB_ENTRIES                                                        \
     { "wait", 0, 0, G_OPTION_ARG_NONE, &opt_wait,                          \
@@ -64,7 +64,10 @@ static char *opt_bandwidth, *opt_engine;
       "--bandwidth is in bytes/s", NULL },                                 \
     { "engine", 0, 0, G_OPTION_ARG_STRING, &opt_engine,                    \
       "livemerge (the plugin, default) or native (QEMU's own job)",        \
-      "ENGINE" }
+      "ENGINE" },                                                          \
+    { "guest-impact", 0, 0, G_OPTION_ARG_STRING, &opt_guest_impact,        \
+      "share of the guest's performance the copy may take, 1 to 100 "      \
+      "(default 50; livemerge engine)", "PERCENT" }
 
 #define ASYNC_ENTRY                                                        \
     { "async", 0, 0, G_OPTION_ARG_NONE, &opt_async,                        \
@@ -148,6 +151,9 @@ static const GOptionEntry blockjob_entries[] = {
       "set the job's limit to N MiB/s (bytes/s with --bytes)", "N" },
     { "bytes", 0, 0, G_OPTION_ARG_NONE, &opt_bytes,
       "--bandwidth is in bytes/s", NULL },
+    { "guest-impact", 0, 0, G_OPTION_ARG_STRING, &opt_guest_impact,
+      "set the share of the guest's performance the job's copy may take, "
+      "1 to 100 (livemerge jobs)", "PERCENT" },
     { NULL },
 };
 
@@ -188,8 +194,9 @@ static int usage_error(const char *fmt, ...)
     va_end(ap);
     g_printerr("livemerge %s: %s\n", current_command ? current_command->name
                                                      : "", msg);
-    g_printerr("Try 'livemerge %s--help'.\n",
-               current_command ? current_command->name : "");
+    g_printerr("Try 'livemerge %s%s--help'.\n",
+               current_command ? current_command->name : "",
+               current_command ? " " : "");
     return EXIT_USAGE;
 }
 
@@ -232,8 +239,9 @@ static gboolean check_utf8(const char *what, const char *value, int *code)
     return FALSE;
 }
 
-static gboolean parse_size(const char *what, const char *text,
-                           guint64 *value, int *code)
+/* A decimal number in [@min, @max]; 0 if the option was not given. */
+static gboolean parse_number(const char *what, const char *text, guint64 min,
+                             guint64 max, guint64 *value, int *code)
 {
     g_autoptr(GError) err = NULL;
 
@@ -241,10 +249,30 @@ static gboolean parse_size(const char *what, const char *text,
         *value = 0;
         return TRUE;
     }
-    if (!g_ascii_string_to_unsigned(text, 10, 0, G_MAXUINT64, value, &err)) {
+    if (!g_ascii_string_to_unsigned(text, 10, min, max, value, &err)) {
         *code = usage_error("invalid %s '%s': %s", what, text, err->message);
         return FALSE;
     }
+    return TRUE;
+}
+
+static gboolean parse_size(const char *what, const char *text,
+                           guint64 *value, int *code)
+{
+    return parse_number(what, text, 0, G_MAXUINT64, value, code);
+}
+
+/* --guest-impact PERCENT; 0 when not given (the daemon's default). */
+static gboolean parse_guest_impact(guint *guest_impact, int *code)
+{
+    guint64 value;
+
+    if (!parse_number("--guest-impact", opt_guest_impact,
+                      LM_GUEST_IMPACT_MIN, LM_GUEST_IMPACT_MAX, &value,
+                      code)) {
+        return FALSE;
+    }
+    *guest_impact = value;
     return TRUE;
 }
 
@@ -661,6 +689,7 @@ static int cmd_blockcommit(int argc, char **argv)
         !check_utf8("--top", opt_top, &code) ||
         !check_utf8("--base", opt_base, &code) ||
         !parse_bandwidth(&args.bandwidth, &code) ||
+        !parse_guest_impact(&args.guest_impact, &code) ||
         !parse_engine(&args.engine, &code) ||
         !parse_wait(opt_pivot || opt_keep_overlay || opt_delete, &code)) {
         return code;
@@ -696,6 +725,7 @@ static int cmd_blockpull(int argc, char **argv)
     if (!check_utf8("DISK", args.disk, &code) ||
         !check_utf8("--base", opt_base, &code) ||
         !parse_bandwidth(&args.bandwidth, &code) ||
+        !parse_guest_impact(&args.guest_impact, &code) ||
         !parse_engine(&args.engine, &code) ||
         !parse_wait(FALSE, &code)) {
         return code;
@@ -737,6 +767,7 @@ static int cmd_blockcopy(int argc, char **argv)
                     &code) ||
         !parse_size("--buf-size", opt_buf_size, &args.buf_size, &code) ||
         !parse_bandwidth(&args.bandwidth, &code) ||
+        !parse_guest_impact(&args.guest_impact, &code) ||
         !parse_engine(&args.engine, &code) ||
         !parse_wait(opt_pivot || opt_finish, &code)) {
         return code;
@@ -882,8 +913,10 @@ static int cmd_blockjob(int argc, char **argv)
     g_autoptr(LmQmp) qmp = NULL;
     g_autoptr(GError) err = NULL;
     LmBandwidth bw = { 0 };
+    guint guest_impact;
     int code = EXIT_OK;
-    int modes = !!opt_info + !!opt_abort + !!opt_bandwidth;
+    int modes = !!opt_info + !!opt_abort + !!opt_bandwidth +
+                !!opt_guest_impact;
 
     if (argc < 2) {
         return usage_error("needs a DISK");
@@ -894,8 +927,8 @@ static int cmd_blockjob(int argc, char **argv)
         }
     }
     if (modes > 1) {
-        return usage_error("--info, --abort and --bandwidth exclude each "
-                           "other");
+        return usage_error("--info, --abort, --bandwidth and --guest-impact "
+                           "exclude each other");
     }
     if (argc > 2 && !(opt_pivot && !opt_abort && modes == 0)) {
         return usage_error("several disks only with --pivot (a group pivot)");
@@ -906,7 +939,8 @@ static int cmd_blockjob(int argc, char **argv)
     if (opt_pivot && modes == 0) {
         opt_abort = argc == 2;
     }
-    if (!parse_bandwidth(&bw, &code)) {
+    if (!parse_bandwidth(&bw, &code) ||
+        !parse_guest_impact(&guest_impact, &code)) {
         return code;
     }
     qmp = connect_daemon(&code);
@@ -919,11 +953,13 @@ static int cmd_blockjob(int argc, char **argv)
     if (opt_abort) {
         return blockjob_abort(qmp, argv[1]);
     }
-    if (opt_bandwidth) {
-        if (!lm_disk_job_set_bandwidth(qmp, argv[1], &bw, &err)) {
-            return fail(err);
-        }
-        return blockjob_info(qmp, argv[1]);
+    if (opt_bandwidth &&
+        !lm_disk_job_set_bandwidth(qmp, argv[1], &bw, &err)) {
+        return fail(err);
+    }
+    if (opt_guest_impact &&
+        !lm_disk_job_set_guest_impact(qmp, argv[1], guest_impact, &err)) {
+        return fail(err);
     }
     return blockjob_info(qmp, argv[1]);
 }

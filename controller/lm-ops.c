@@ -198,6 +198,42 @@ static void set_speed_member(JsonObject *args, gint64 speed)
     }
 }
 
+/* 0 leaves the plugin's default, which the measurements chose */
+static void set_guest_impact_member(JsonObject *args, guint guest_impact)
+{
+    if (guest_impact) {
+        json_object_set_int_member(args, "guest-impact", guest_impact);
+    }
+}
+
+/*
+ * An option only the plugin's jobs take (@given) with --engine native:
+ * refused before the daemon sees anything, rather than silently dropped.
+ */
+static gboolean check_livemerge_only(const char *disk, LmEngine engine,
+                                     gboolean given, const char *option,
+                                     const char *qemu_command,
+                                     const char *setting, GError **error)
+{
+    if (given && engine == LM_ENGINE_NATIVE) {
+        g_set_error(error, LM_ERROR, LM_ERROR_INVALID,
+                    "disk '%s': %s is for --engine livemerge; QEMU's %s has "
+                    "no %s", disk, option, qemu_command, setting);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean check_guest_impact_engine(const char *disk, LmEngine engine,
+                                          guint guest_impact,
+                                          const char *qemu_command,
+                                          GError **error)
+{
+    return check_livemerge_only(disk, engine, guest_impact != 0,
+                                "--guest-impact", qemu_command,
+                                "guest impact", error);
+}
+
 /* Pick top and base with libvirt's checks (qemuDomainBlockCommit). */
 static gboolean commit_layers(LmChain *chain, const LmCommitArgs *a,
                               LmLayer **top_out, LmLayer **base_out,
@@ -274,13 +310,12 @@ LmStarted *lm_commit_start(LmQmp *qmp, const LmCommitArgs *a, GError **error)
     LmLayer *base;
     gint64 speed;
 
-    if (!bandwidth_to_speed(a->disk, &a->bandwidth, &speed, error)) {
-        return NULL;
-    }
-    if (a->copy_mode && a->engine == LM_ENGINE_NATIVE) {
-        g_set_error(error, LM_ERROR, LM_ERROR_INVALID,
-                    "disk '%s': --copy-mode is for --engine livemerge; QEMU's "
-                    "block-commit has no copy mode", a->disk);
+    if (!bandwidth_to_speed(a->disk, &a->bandwidth, &speed, error) ||
+        !check_livemerge_only(a->disk, a->engine, a->copy_mode != NULL,
+                              "--copy-mode", "block-commit", "copy mode",
+                              error) ||
+        !check_guest_impact_engine(a->disk, a->engine, a->guest_impact,
+                                   "block-commit", error)) {
         return NULL;
     }
     chain = lm_chain_read_for_job(qmp, a->disk, error);
@@ -307,6 +342,7 @@ LmStarted *lm_commit_start(LmQmp *qmp, const LmCommitArgs *a, GError **error)
         json_object_set_string_member(args, "backing-file", backing);
     }
     set_speed_member(args, speed);
+    set_guest_impact_member(args, a->guest_impact);
     if (a->copy_mode) {
         json_object_set_string_member(args, "copy-mode", a->copy_mode);
     }
@@ -328,11 +364,14 @@ LmStarted *lm_pull_start(LmQmp *qmp, const LmPullArgs *a, GError **error)
     g_autoptr(JsonObject) args = json_object_new();
     g_autofree char *job_id = lm_qemu_id_new("pull");
     g_autofree char *backing = NULL;
+    LmStarted *started;
     LmLayer *active;
     LmLayer *base = NULL;
     gint64 speed;
 
-    if (!bandwidth_to_speed(a->disk, &a->bandwidth, &speed, error)) {
+    if (!bandwidth_to_speed(a->disk, &a->bandwidth, &speed, error) ||
+        !check_guest_impact_engine(a->disk, a->engine, a->guest_impact,
+                                   "block-stream", error)) {
         return NULL;
     }
     if (a->keep_relative && !a->base) {
@@ -377,13 +416,21 @@ LmStarted *lm_pull_start(LmQmp *qmp, const LmPullArgs *a, GError **error)
         json_object_set_string_member(args, "backing-file", backing);
     }
     set_speed_member(args, speed);
+    set_guest_impact_member(args, a->guest_impact);
     if (!lm_qmp_run(qmp, a->engine == LM_ENGINE_NATIVE ? "block-stream"
                                                        : "livemerge-stream",
                     args, error)) {
         g_prefix_error(error, "disk '%s': ", a->disk);
         return NULL;
     }
-    return started_new(job_id, a->disk);
+    started = started_new(job_id, a->disk);
+    /*
+     * The pulled layers leave the chain; closed after the job as for a
+     * commit (libvirt does the same), since an open one still backs onto
+     * the base and keeps a later job on the base from starting
+     */
+    note_leaving(started, chain, 1, base ? base->index : chain->layers->len);
+    return started;
 }
 
 static gboolean check_copy_args(const LmCopyArgs *a, GError **error)
@@ -426,6 +473,8 @@ LmStarted *lm_copy_start(LmQmp *qmp, const LmCopyArgs *a, GError **error)
     gint64 speed;
 
     if (!bandwidth_to_speed(a->disk, &a->bandwidth, &speed, error) ||
+        !check_guest_impact_engine(a->disk, a->engine, a->guest_impact,
+                                   "blockdev-mirror", error) ||
         !check_copy_args(a, error)) {
         return NULL;
     }
@@ -472,6 +521,7 @@ LmStarted *lm_copy_start(LmQmp *qmp, const LmCopyArgs *a, GError **error)
     json_object_set_string_member(args, "target", started->target_node);
     json_object_set_string_member(args, "sync", backing ? "top" : "full");
     set_speed_member(args, speed);
+    set_guest_impact_member(args, a->guest_impact);
     if (a->granularity) {
         json_object_set_int_member(args, "granularity", a->granularity);
     }
@@ -565,6 +615,40 @@ gboolean lm_disk_job_set_bandwidth(LmQmp *qmp, const char *disk,
     json_object_set_int_member(args, "speed", speed);
     if (!lm_qmp_run(qmp, "block-job-set-speed", args, error)) {
         g_prefix_error(error, "disk '%s': ", disk);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean lm_disk_job_set_guest_impact(LmQmp *qmp, const char *disk,
+                                      guint guest_impact, GError **error)
+{
+    g_autofree char *job_id = lm_disk_job(qmp, disk, error);
+    g_autoptr(JsonObject) args = json_object_new();
+    GError *local_err = NULL;
+
+    if (!job_id) {
+        return FALSE;
+    }
+    /* Without the plugin every job is QEMU's own: say so, not "no command" */
+    if (!lm_qmp_has_command(qmp, "livemerge-set-guest-impact", &local_err)) {
+        if (local_err) {
+            g_propagate_error(error, local_err);
+        } else {
+            g_set_error(error, LM_ERROR, LM_ERROR_UNSUPPORTED,
+                        "disk '%s': job '%s' is QEMU's own (the daemon has "
+                        "no livemerge plugin with livemerge-set-guest-impact); "
+                        "only jobs of --engine livemerge have a guest impact",
+                        disk, job_id);
+        }
+        return FALSE;
+    }
+    json_object_set_string_member(args, "job-id", job_id);
+    json_object_set_int_member(args, "guest-impact", guest_impact);
+    /* A native job is refused by the plugin ("... is not a livemerge job") */
+    if (!lm_qmp_run(qmp, "livemerge-set-guest-impact", args, error)) {
+        g_prefix_error(error, "disk '%s': setting guest impact %u on job "
+                       "'%s': ", disk, guest_impact, job_id);
         return FALSE;
     }
     return TRUE;

@@ -36,6 +36,14 @@ LmChain *lm_chain_read_for_job(LmQmp *qmp, const char *disk, GError **error);
 /* "livemerge" / "native" -> @engine; FALSE for anything else. */
 gboolean lm_engine_parse(const char *name, LmEngine *engine);
 
+/*
+ * The livemerge engine's guest impact: the share of the guest's performance,
+ * in percent, a job's copy may take while the guest does I/O (100: copy at
+ * full pace).  0 in the arguments below leaves the daemon's default (50).
+ */
+#define LM_GUEST_IMPACT_MIN 1
+#define LM_GUEST_IMPACT_MAX 100
+
 /* Bandwidth as virsh takes it: MiB/s, or bytes/s with @bytes. */
 typedef struct {
     guint64 value;
@@ -64,6 +72,7 @@ typedef struct {
     gboolean keep_relative;
     LmBandwidth bandwidth;
     const char *copy_mode;    /* livemerge engine only, nullable */
+    guint guest_impact;       /* livemerge engine only, 0: the default */
     LmEngine engine;
 } LmCommitArgs;
 
@@ -75,6 +84,7 @@ typedef struct {
     const char *base;         /* nullable: pull everything */
     gboolean keep_relative;
     LmBandwidth bandwidth;
+    guint guest_impact;       /* livemerge engine only, 0: the default */
     LmEngine engine;
 } LmPullArgs;
 
@@ -90,6 +100,7 @@ typedef struct {
     guint64 granularity;      /* 0: the default */
     guint64 buf_size;         /* 0: the default */
     LmBandwidth bandwidth;
+    guint guest_impact;       /* livemerge engine only, 0: the default */
     LmEngine engine;
 } LmCopyArgs;
 
@@ -108,6 +119,12 @@ char *lm_disk_job_abort(LmQmp *qmp, const char *disk, gboolean pivot,
 gboolean lm_disk_job_set_bandwidth(LmQmp *qmp, const char *disk,
                                    const LmBandwidth *bandwidth,
                                    GError **error);
+/*
+ * Change the guest impact of @disk's running job (the plugin's
+ * livemerge-set-guest-impact); a job of QEMU's own is refused.
+ */
+gboolean lm_disk_job_set_guest_impact(LmQmp *qmp, const char *disk,
+                                      guint guest_impact, GError **error);
 
 /*
  * Pivot the READY jobs of @disks (NULL-terminated) together, with the

@@ -290,6 +290,17 @@ static void test_usage(void)
     cli_fails(NULL, 2, "is not DISK=FILE", "snapshot", "vda");
     cli_fails(NULL, 2, "several disks only with --pivot", "blockjob", "vda",
               "vdb");
+    cli_fails(NULL, 2, "invalid --guest-impact '0'", "blockcommit", "vda",
+              "--guest-impact", "0");
+    cli_fails(NULL, 2, "invalid --guest-impact '101'", "blockpull", "vda",
+              "--guest-impact", "101");
+    cli_fails(NULL, 2, "invalid --guest-impact 'abc'", "blockcopy", "vda",
+              "/tmp/never.qcow2", "--guest-impact", "abc");
+    cli_fails(NULL, 2, "invalid --guest-impact '101'", "blockjob", "vda",
+              "--guest-impact", "101");
+    cli_fails(NULL, 2, "--info, --abort, --bandwidth and --guest-impact "
+              "exclude each other", "blockjob", "vda", "--guest-impact",
+              "50", "--bandwidth", "1");
     cli_fails(NULL, 2, "not valid UTF-8", "chain", "vd\xff");
     g_unsetenv("LIVEMERGE_QMP");
     cli_fails(NULL, 2, "give --connect SOCKET or set LIVEMERGE_QMP",
@@ -425,6 +436,12 @@ static void test_no_plugin(void)
     cli_fails(d, 1, "the daemon has no livemerge plugin (no livemerge-commit "
               "command): start it with scripts/livemerge-qsd",
               "blockcommit", "vda", "--top", "vda[1]");
+    /* a job of QEMU's own has no guest impact to change */
+    cli_ok(d, "blockcommit", "vda", "--top", "vda[1]", "--engine", "native",
+           "--bandwidth", "1", "--bytes");
+    cli_fails(d, 1, "is QEMU's own (the daemon has no livemerge plugin",
+              "blockjob", "vda", "--guest-impact", "50");
+    cli_ok(d, "blockjob", "vda", "--abort");
     cli_ok(d, "blockcommit", "vda", "--top", "vda[1]", "--engine", "native",
            "--wait");
     guest_verify(d);
@@ -620,6 +637,7 @@ static void test_blockjob(void)
 {
     g_autoptr(Daemon) d = three_layers(LM_TEST_QSD_DEFAULT);
     g_autofree char *out = NULL;
+    g_autofree char *errout = NULL;
 
     cli_ok(d, "blockcommit", "vda", "--top", "vda[1]", "--bandwidth", "1",
            "--bytes");
@@ -652,9 +670,77 @@ static void test_blockjob(void)
         g_clear_pointer(&out, g_free);
         g_usleep(50 * 1000);
     }
+    cli_fails(d, 1, "has no active block job", "blockjob", "vda",
+              "--guest-impact", "50");
+
+    /* a job of QEMU's own has no guest impact: the plugin says so (an
+     * active commit: the chain may be shorter now if the commit above
+     * ended before its abort) */
+    cli_ok(d, "blockcommit", "vda", "--active", "--bandwidth", "1",
+           "--bytes", "--engine", "native");
+    g_clear_pointer(&errout, g_free);
+    g_assert_cmpint(run_cli(d, NULL, &errout, "blockjob", "vda",
+                            "--guest-impact", "50"), ==, 1);
+    g_assert_nonnull(strstr(errout, "disk 'vda': setting guest impact 50 "
+                                    "on job 'lm-commit-"));
+    g_assert_nonnull(strstr(errout, "is not a livemerge job"));
+    cli_ok(d, "blockjob", "vda", "--abort");
     guest_verify(d);
     stop_and_check(d, (const char *const[]){ "base.qcow2", "mid.qcow2",
                                              "top.qcow2", NULL });
+}
+
+/*
+ * --guest-impact at the start of each job kind, and changed while a job
+ * runs: a pull at the gentlest setting (the guest idle: full pace all the
+ * same); while the guest writes, an active commit started gentle, sped
+ * up, then aborted (it may be READY by the time of the change, which the
+ * plugin takes then too; the abort ends it either way, keeping the
+ * overlay), and one at full pace, pivoted; then a copy.
+ */
+static void test_guest_impact(void)
+{
+    g_autoptr(Daemon) d = three_layers(LM_TEST_QSD_DEFAULT);
+    g_autoptr(LmChain) chain = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *copy = image_path(d, "copy.qcow2");
+
+    cli_ok(d, "blockpull", "vda", "--base", "vda[2]", "--guest-impact", "1",
+           "--wait");
+    chain = read_chain(d, "vda");
+    g_assert_cmpuint(chain->layers->len, ==, 2);
+    g_clear_pointer(&chain, lm_chain_free);
+    guest_verify(d);
+
+    lm_test_guest_start_load(d->guest, &(LmTestLoad){ .queue_depth = 4,
+                                                      .seed = 11 }, &err);
+    g_assert_no_error(err);
+    cli_ok(d, "blockcommit", "vda", "--active", "--guest-impact", "1");
+    cli_ok(d, "blockjob", "vda", "--guest-impact", "100");
+    cli_fails(d, 2, "invalid --guest-impact '0'", "blockjob", "vda",
+              "--guest-impact", "0");
+    cli_ok(d, "blockjob", "vda", "--abort");
+    chain = read_chain(d, "vda");
+    g_assert_cmpuint(chain->layers->len, ==, 2);
+    g_assert_cmpuint(chain->jobs->len, ==, 0);
+    g_clear_pointer(&chain, lm_chain_free);
+    cli_ok(d, "blockcommit", "vda", "--active", "--guest-impact", "100",
+           "--pivot", "--wait");
+    lm_test_guest_stop_load(d->guest, NULL, &err);
+    g_assert_no_error(err);
+    chain = read_chain(d, "vda");
+    g_assert_cmpuint(chain->layers->len, ==, 1);
+    g_assert_cmpuint(chain->jobs->len, ==, 0);
+    g_clear_pointer(&chain, lm_chain_free);
+    guest_verify(d);
+
+    cli_ok(d, "blockcopy", "vda", copy, "--guest-impact", "100", "--pivot");
+    chain = read_chain(d, "vda");
+    g_assert_cmpstr(lm_chain_active(chain)->filename, ==, copy);
+    guest_verify(d);
+    stop_and_check(d, (const char *const[]){ "copy.qcow2", "base.qcow2",
+                                             "mid.qcow2", "top.qcow2",
+                                             NULL });
 }
 
 /* --timeout aborts a job that cannot finish in time; exit 4. */
@@ -1119,6 +1205,20 @@ static void test_more_flags(void)
     cli_fails(d, 1, "--copy-mode is for --engine livemerge", "blockcommit",
               "vda", "--active", "--copy-mode", "background", "--engine",
               "native");
+    /* --guest-impact too, before the daemon sees a job */
+    cli_fails(d, 1, "disk 'vda': --guest-impact is for --engine livemerge; "
+              "QEMU's block-commit has no guest impact", "blockcommit",
+              "vda", "--active", "--guest-impact", "50", "--engine",
+              "native");
+    cli_fails(d, 1, "--guest-impact is for --engine livemerge; QEMU's "
+              "block-stream", "blockpull", "vda", "--guest-impact", "50",
+              "--engine", "native");
+    cli_fails(d, 1, "--guest-impact is for --engine livemerge; QEMU's "
+              "blockdev-mirror", "blockcopy", "vda", "/tmp/never.qcow2",
+              "--guest-impact", "50", "--engine", "native");
+    chain = read_chain(d, "vda");
+    g_assert_cmpuint(chain->jobs->len, ==, 0);
+    g_clear_pointer(&chain, lm_chain_free);
     cli_ok(d, "blockcommit", "vda", "--active", "--keep-overlay",
            "--copy-mode", "write-blocking");
     guest_verify(d);
@@ -1184,6 +1284,7 @@ int main(int argc, char **argv)
     }
     g_test_add_func("/cli/more-flags", test_more_flags);
     g_test_add_func("/cli/blockjob", test_blockjob);
+    g_test_add_func("/cli/guest-impact", test_guest_impact);
     g_test_add_func("/cli/timeout", test_timeout);
     g_test_add_func("/cli/sigint", test_sigint);
     g_test_add_func("/cli/progress-pty", test_progress_pty);
