@@ -165,7 +165,14 @@ static int coroutine_fn mark_allocated(CopyJob *s, Error **errp)
 /* One step while the destination is not in sync: a copy, or a wait */
 static void coroutine_fn copy_step(CopyJob *s)
 {
-    int64_t hold = pacing_hold_ns(s->pacing);
+    /*
+     * A sleep ends early when the job is kicked (block-job-set-speed,
+     * livemerge-set-guest-impact, a pause): what the rate limit or the
+     * pacing still asks for is waited out before the next copy, as
+     * QEMU's block_job_ratelimit_sleep() does
+     */
+    int64_t hold = MAX(pacing_hold_ns(s->pacing),
+                       ratelimit_calculate_delay(&s->common.limit, 0));
     int64_t started = hold ? 0 : copy_engine_start_next(s->engine);
 
     if (hold) {
