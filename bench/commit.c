@@ -31,6 +31,7 @@ const char *const bench_inter_method_name[] = {
     [BENCH_INTER_IDLE] = "no-job",
     [BENCH_INTER_LIVEMERGE_STREAM] = "livemerge-stream",
     [BENCH_INTER_QEMU_STREAM] = "qemu-block-stream",
+    [BENCH_INTER_FLOOR] = "machine-floor",
 };
 
 static const char *const chain_files[] = { "base.qcow2", "mid.qcow2",
@@ -58,6 +59,7 @@ BenchChain *bench_chain_build(Bench *b, const char *name, guint64 disk,
     bench_image_fill(base, PATTERN_BASE, 0, MIN(b->sz.base_data, disk / 2));
     bench_image_create(mid, disk, "base.qcow2");
     bench_image_spread(mid, PATTERN_MID, 0, disk, alloc);
+    bench_image_data_span(mid, &c->mid_data_offset, &c->mid_data_len);
     bench_image_create(top, disk, "mid.qcow2");
     bench_image_spread(top, PATTERN_TOP, 0, disk, top_alloc);
 
@@ -116,8 +118,14 @@ static void record_times(BenchRun *run, BenchChain *c, double t_job,
                     (double)c->alloc / MiB / (t_job + t_sync), "MiB/s");
 }
 
+/*
+ * fio copies @src_bytes of @src from @src_offset into a new file in
+ * @run_dir, from a cold cache: the machine's own rate for the bytes a job
+ * moves
+ */
 static void raw_copy_run(Bench *b, BenchChain *c, const BenchInterOpts *o,
-                         BenchRun *run, const char *run_dir)
+                         BenchRun *run, const char *run_dir, const char *src,
+                         guint64 src_offset, guint64 src_bytes)
 {
     g_autofree char *dst = g_build_filename(run_dir, "raw-dst", NULL);
     g_autofree char *slug = bench_run_slug(run);
@@ -125,13 +133,17 @@ static void raw_copy_run(Bench *b, BenchChain *c, const BenchInterOpts *o,
                                                  NULL);
     g_autofree char *json_name = g_strconcat(slug, ".json", NULL);
     g_autofree char *json = g_build_filename(json_dir, json_name, NULL);
+    BenchFioCopy copy = {
+        .src = src, .src_offset = src_offset, .src_bytes = src_bytes,
+        .dst = dst, .dst_bytes = c->alloc, .direct = o->direct,
+        .json_path = json,
+    };
     g_autoptr(GError) err = NULL;
     double secs;
 
     bench_mkdir(json_dir);
     bench_drop_caches(b);
-    if (!bench_fio_copy(c->raw_src, dst, c->alloc, o->direct, json, &secs,
-                        &err)) {
+    if (!bench_fio_copy(&copy, &secs, &err)) {
         bench_run_fail(run, "fio copy: %s", err->message);
         return;
     }
@@ -292,11 +304,20 @@ void bench_inter_run(Bench *b, BenchChain *c, const BenchInterOpts *o,
     bench_remove_tree(run_dir);
     bench_mkdir(run_dir);
     if (o->method == BENCH_INTER_RAW_COPY) {
-        raw_copy_run(b, c, o, run, run_dir);
+        raw_copy_run(b, c, o, run, run_dir, c->raw_src, 0, c->alloc);
         bench_remove_tree(run_dir);
         return;
     }
     bench_copy_set(c->dir, run_dir, chain_files);
+    if (o->method == BENCH_INTER_FLOOR) {
+        /* The run's own copy of mid, laid out on disk as the jobs find it */
+        g_autofree char *mid = g_build_filename(run_dir, "mid.qcow2", NULL);
+
+        raw_copy_run(b, c, o, run, run_dir, mid, c->mid_data_offset,
+                     c->mid_data_len);
+        bench_remove_tree(run_dir);
+        return;
+    }
 
     if (o->method == BENCH_INTER_QEMU_IMG) {
         offline_run(b, c, o, run, run_dir);

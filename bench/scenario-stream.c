@@ -9,6 +9,11 @@
  * with base-node=base copies them up into top, a commit down into base;
  * either way top ends on base with the same guest view (checked).
  *
+ * The machine floor is the same bytes without QEMU: fio reads mid's data
+ * from the run's cold mid.qcow2 while it writes as many bytes to a new
+ * file, fsync at the end.  It says how fast any job on this chain could
+ * be here, so a target above it is the machine's limit, not the job's.
+ *
  * Copyright (c) 2026 livemerge authors
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -28,7 +33,7 @@
 
 static const BenchInterMethod order[] = {
     BENCH_INTER_LIVEMERGE_STREAM, BENCH_INTER_QEMU_STREAM,
-    BENCH_INTER_LIVEMERGE,
+    BENCH_INTER_LIVEMERGE, BENCH_INTER_FLOOR,
 };
 #define N_METHODS G_N_ELEMENTS(order)
 
@@ -38,6 +43,7 @@ static const char *method_label(BenchInterMethod m)
     case BENCH_INTER_LIVEMERGE_STREAM: return "livemerge-stream";
     case BENCH_INTER_QEMU_STREAM: return "QEMU block-stream";
     case BENCH_INTER_LIVEMERGE: return "livemerge-commit (intermediate)";
+    case BENCH_INTER_FLOOR: return "machine floor (fio read+write+fsync)";
     default: return "?";
     }
 }
@@ -67,6 +73,36 @@ static char *verdict(const BenchSummary *lm, const BenchSummary *other,
                            ? "met" : "**not met**");
 }
 
+/* "1.04": @s's durable median over the floor's, or "—" */
+static char *floor_fraction(const BenchSummary *s, const BenchSummary *floor)
+{
+    if (!s->n || !floor->n || floor->median <= 0) {
+        return g_strdup("—");
+    }
+    return g_strdup_printf("%.2f", s->median / floor->median);
+}
+
+/*
+ * What the target vs QEMU asks of this machine: @qemu's rate times the
+ * target, against the floor's rate
+ */
+static char *target_vs_floor(const BenchSummary *qemu,
+                             const BenchSummary *floor)
+{
+    double need, share;
+
+    if (!qemu->n || !floor->n || floor->median <= 0) {
+        return g_strdup("— (QEMU or the floor has no successful run)");
+    }
+    need = TARGET_VS_QEMU * qemu->median;
+    share = need / floor->median;
+    return g_strdup_printf("%.1fx QEMU's rate needs %.0f MiB/s, %.2fx the "
+                           "machine floor's %.0f MiB/s: %s", TARGET_VS_QEMU,
+                           need, share, floor->median,
+                           share > 1 ? "**not achievable on this machine**"
+                           : "within what this machine can do");
+}
+
 static void report(Bench *b, BenchChain *c, gboolean has_stream)
 {
     g_autofree char *alloc = bench_size_human(c->alloc);
@@ -74,8 +110,8 @@ static void report(Bench *b, BenchChain *c, gboolean has_stream)
     g_autofree char *dat = bench_plot_data_path(b, "stream-throughput");
     g_autoptr(GString) data = g_string_new("# method med min max\n");
     g_autofree char *plot = NULL;
-    g_autofree char *v_qemu = NULL, *v_own = NULL;
-    BenchSummary lm, qemu, own;
+    g_autofree char *v_qemu = NULL, *v_own = NULL, *v_floor = NULL;
+    BenchSummary lm, qemu, own, floor_d, floor_tp;
 
     bench_md(b, "\n## 6. Stream: %s allocated in a %s disk pulled into the "
              "active layer\n\n"
@@ -86,19 +122,29 @@ static void report(Bench *b, BenchChain *c, gboolean has_stream)
              "intermediate commit of mid into base on the same chain copies "
              "the same bytes the other way.  Afterwards top backs onto base, "
              "every image passes `qemu-img check` and the guest's view "
-             "equals the pristine one.  %d repetitions, methods "
-             "alternating.  *durable*: command to `BLOCK_JOB_COMPLETED` "
-             "plus `syncfs()`; MiB/s = allocated bytes / durable time.\n",
-             alloc, disk, alloc, b->sz.stream_reps);
+             "equals the pristine one.  *machine floor*: no QEMU, fio reads "
+             "mid's data (the host bytes from its first data cluster to the "
+             "end of its last) from the run's own cold copy of mid.qcow2 "
+             "while it writes %s to a new file, 1 MiB requests at QD16, "
+             "buffered, `end_fsync`; its time is fio's own (start-up "
+             "excluded): no job on this chain can be durable sooner on "
+             "this machine.  The page cache is dropped before every run.  "
+             "%d repetitions, methods alternating.  *durable*: command to "
+             "`BLOCK_JOB_COMPLETED` plus `syncfs()`; MiB/s = allocated bytes "
+             "/ durable time; *durable / floor*: the method's median durable "
+             "time over the floor's.\n",
+             alloc, disk, alloc, alloc, b->sz.stream_reps);
     bench_md_header(b, (const char *[]) {
         "method", "time (s)", "durable (s)", "MiB/s (durable)",
-        "livemerge-stream / method", "QMP reply max (ms)", NULL });
+        "livemerge-stream / method", "durable / floor",
+        "QMP reply max (ms)", NULL });
     summarize(b, c, BENCH_INTER_LIVEMERGE_STREAM, "throughput", &lm);
+    summarize(b, c, BENCH_INTER_FLOOR, "durable", &floor_d);
     for (guint mi = 0; mi < N_METHODS; mi++) {
         BenchInterMethod m = order[mi];
         BenchSummary t, d, tp, q;
         g_autofree char *ct = NULL, *cd = NULL, *ctp = NULL, *cq = NULL;
-        g_autofree char *ratio = NULL;
+        g_autofree char *ratio = NULL, *cf = NULL;
 
         summarize(b, c, m, "time", &t);
         summarize(b, c, m, "durable", &d);
@@ -113,24 +159,28 @@ static void report(Bench *b, BenchChain *c, gboolean has_stream)
             ct = bench_fmt_cell(&t, 2);
             cd = bench_fmt_cell(&d, 2);
             ctp = bench_fmt_cell(&tp, 0);
-            cq = bench_fmt_cell(&q, 0);
+            cq = m == BENCH_INTER_FLOOR ? g_strdup("n/a")
+                                        : bench_fmt_cell(&q, 0);
         }
         /* Throughput ratio: > 1 = livemerge-stream faster */
         ratio = m == BENCH_INTER_LIVEMERGE_STREAM
                 ? g_strdup(lm.n ? "1" : "—") : bench_fmt_ratio(&lm, &tp);
+        cf = floor_fraction(&d, &floor_d);
         bench_md_row(b, (const char *[]) {
-            method_label(m), ct, cd, ctp, ratio, cq, NULL });
+            method_label(m), ct, cd, ctp, ratio, cf, cq, NULL });
         g_string_append_printf(data, "\"%s\" %.1f %.1f %.1f\n",
                                method_label(m), tp.n ? tp.median : 0,
                                tp.n ? tp.min : 0, tp.n ? tp.max : 0);
     }
     summarize(b, c, BENCH_INTER_QEMU_STREAM, "throughput", &qemu);
     summarize(b, c, BENCH_INTER_LIVEMERGE, "throughput", &own);
+    summarize(b, c, BENCH_INTER_FLOOR, "throughput", &floor_tp);
     v_qemu = verdict(&lm, &qemu, TARGET_VS_QEMU, has_stream);
     v_own = verdict(&lm, &own, TARGET_VS_OWN_COMMIT, has_stream);
+    v_floor = target_vs_floor(&qemu, &floor_tp);
     bench_md(b, "\n- livemerge-stream / QEMU block-stream (MiB/s medians): "
              "%s\n- livemerge-stream / livemerge's intermediate commit: "
-             "%s\n", v_qemu, v_own);
+             "%s\n- the machine floor: %s\n", v_qemu, v_own, v_floor);
 
     g_file_set_contents(dat, data->str, -1, NULL);
     plot = g_strdup_printf(
@@ -152,13 +202,16 @@ void bench_scenario_stream(Bench *b)
             BenchInterOpts o = { .method = m };
             BenchKey k = { SCENARIO, bench_inter_method_name[m], NULL, NULL,
                            CACHE, c->label };
-            gboolean plugin = m != BENCH_INTER_QEMU_STREAM || b->rival_plugin;
+            const char *daemon =
+                m == BENCH_INTER_FLOOR ? "none"
+                : m != BENCH_INTER_QEMU_STREAM || b->rival_plugin
+                ? "plugin" : "stock";
             BenchRun *run;
 
             if (m == BENCH_INTER_LIVEMERGE_STREAM && !has_stream) {
                 continue;
             }
-            run = bench_run_begin(b, &k, rep, plugin ? "plugin" : "stock");
+            run = bench_run_begin(b, &k, rep, daemon);
             bench_inter_run(b, c, &o, run);
             bench_run_end(run);
         }
