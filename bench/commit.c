@@ -15,6 +15,7 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
+#include "copy-floor.h"
 #include "daemon.h"
 #include "fio.h"
 #include "images.h"
@@ -118,14 +119,8 @@ static void record_times(BenchRun *run, BenchChain *c, double t_job,
                     (double)c->alloc / MiB / (t_job + t_sync), "MiB/s");
 }
 
-/*
- * fio copies @src_bytes of @src from @src_offset into a new file in
- * @run_dir, from a cold cache: the machine's own rate for the bytes a job
- * moves
- */
 static void raw_copy_run(Bench *b, BenchChain *c, const BenchInterOpts *o,
-                         BenchRun *run, const char *run_dir, const char *src,
-                         guint64 src_offset, guint64 src_bytes)
+                         BenchRun *run, const char *run_dir)
 {
     g_autofree char *dst = g_build_filename(run_dir, "raw-dst", NULL);
     g_autofree char *slug = bench_run_slug(run);
@@ -133,21 +128,38 @@ static void raw_copy_run(Bench *b, BenchChain *c, const BenchInterOpts *o,
                                                  NULL);
     g_autofree char *json_name = g_strconcat(slug, ".json", NULL);
     g_autofree char *json = g_build_filename(json_dir, json_name, NULL);
-    BenchFioCopy copy = {
-        .src = src, .src_offset = src_offset, .src_bytes = src_bytes,
-        .dst = dst, .dst_bytes = c->alloc, .direct = o->direct,
-        .json_path = json,
-    };
     g_autoptr(GError) err = NULL;
     double secs;
 
     bench_mkdir(json_dir);
     bench_drop_caches(b);
-    if (!bench_fio_copy(&copy, &secs, &err)) {
+    if (!bench_fio_copy(c->raw_src, dst, c->alloc, o->direct, json, &secs,
+                        &err)) {
         bench_run_fail(run, "fio copy: %s", err->message);
         return;
     }
     record_times(run, c, secs, 0);
+}
+
+/*
+ * The floor: mid's data read from the run's own cold copy of mid.qcow2
+ * (laid out on disk as the jobs find it) into a new file, without QEMU
+ */
+static void floor_run(Bench *b, BenchChain *c, BenchRun *run,
+                      const char *run_dir)
+{
+    g_autofree char *mid = g_build_filename(run_dir, "mid.qcow2", NULL);
+    g_autofree char *dst = g_build_filename(run_dir, "floor-dst", NULL);
+    g_autoptr(GError) err = NULL;
+    BenchFloorTimes t;
+
+    bench_drop_caches(b);
+    if (!bench_floor_copy(mid, c->mid_data_offset, c->mid_data_len, dst, &t,
+                          &err)) {
+        bench_run_fail(run, "floor copy: %s", err->message);
+        return;
+    }
+    record_times(run, c, t.copy_s, t.flush_s);
 }
 
 static void offline_run(Bench *b, BenchChain *c, const BenchInterOpts *o,
@@ -304,17 +316,13 @@ void bench_inter_run(Bench *b, BenchChain *c, const BenchInterOpts *o,
     bench_remove_tree(run_dir);
     bench_mkdir(run_dir);
     if (o->method == BENCH_INTER_RAW_COPY) {
-        raw_copy_run(b, c, o, run, run_dir, c->raw_src, 0, c->alloc);
+        raw_copy_run(b, c, o, run, run_dir);
         bench_remove_tree(run_dir);
         return;
     }
     bench_copy_set(c->dir, run_dir, chain_files);
     if (o->method == BENCH_INTER_FLOOR) {
-        /* The run's own copy of mid, laid out on disk as the jobs find it */
-        g_autofree char *mid = g_build_filename(run_dir, "mid.qcow2", NULL);
-
-        raw_copy_run(b, c, o, run, run_dir, mid, c->mid_data_offset,
-                     c->mid_data_len);
+        floor_run(b, c, run, run_dir);
         bench_remove_tree(run_dir);
         return;
     }

@@ -265,8 +265,9 @@ out:
     return ok;
 }
 
-gboolean bench_fio_copy(const BenchFioCopy *copy, double *seconds,
-                        GError **error)
+gboolean bench_fio_copy(const char *src, const char *dst, guint64 bytes,
+                        gboolean direct, const char *json_path,
+                        double *seconds, GError **error)
 {
     g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(JsonNode) root = NULL;
@@ -274,22 +275,20 @@ gboolean bench_fio_copy(const BenchFioCopy *copy, double *seconds,
 
     add(argv, "fio");
     add(argv, "--output-format=json");
-    add(argv, "--output=%s", copy->json_path);
+    add(argv, "--output=%s", json_path);
     add(argv, "--ioengine=libaio");
     add(argv, "--bs=1M");
     add(argv, "--iodepth=16");
-    add(argv, "--direct=%d", copy->direct ? 1 : 0);
+    add(argv, "--direct=%d", direct ? 1 : 0);
+    add(argv, "--size=%" G_GUINT64_FORMAT, bytes);
     add(argv, "--fallocate=none");
     add(argv, "--name=read");
-    add(argv, "--filename=%s", copy->src);
-    add(argv, "--offset=%" G_GUINT64_FORMAT, copy->src_offset);
-    add(argv, "--size=%" G_GUINT64_FORMAT, copy->src_bytes);
+    add(argv, "--filename=%s", src);
     add(argv, "--rw=read");
     add(argv, "--name=write");
-    add(argv, "--filename=%s", copy->dst);
-    add(argv, "--size=%" G_GUINT64_FORMAT, copy->dst_bytes);
+    add(argv, "--filename=%s", dst);
     add(argv, "--rw=write");
-    if (!copy->direct) {
+    if (!direct) {
         add(argv, "--end_fsync=1");
     }
     if (!bench_run_array(argv, NULL, error)) {
@@ -297,7 +296,7 @@ gboolean bench_fio_copy(const BenchFioCopy *copy, double *seconds,
     }
     /* fio's own clock: its start-up (~0.4 s) is not the machine's copy
      * rate; a job's runtime includes its end_fsync */
-    root = parse_fio_json(copy->json_path, error);
+    root = parse_fio_json(json_path, error);
     if (!root) {
         return FALSE;
     }
@@ -318,7 +317,7 @@ gboolean bench_fio_copy(const BenchFioCopy *copy, double *seconds,
     }
     if (*seconds <= 0) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                    "%s: no job runtime", copy->json_path);
+                    "%s: no job runtime", json_path);
         return FALSE;
     }
     return TRUE;

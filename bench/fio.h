@@ -74,25 +74,14 @@ gboolean bench_fio_finish(BenchFio *f, BenchFioStats *stats, GError **error);
 void bench_fio_free(BenchFio *f);
 
 /*
- * The machine's raw copy rate: fio reads @src_bytes of @src from
- * @src_offset while it writes @dst_bytes to @dst (new file), 1 MiB
- * requests at queue depth 16, O_DIRECT or buffered with an fsync at the
- * end.
+ * The machine's raw copy rate: fio reads @bytes of @src while it writes
+ * @bytes to @dst (new file), 1 MiB requests at queue depth 16, O_DIRECT
+ * or buffered with an fsync at the end.  *@seconds: the longer job's
+ * runtime as fio measured it (start-up excluded, end_fsync included).
  */
-typedef struct {
-    const char *src;
-    guint64 src_offset;
-    guint64 src_bytes;
-    const char *dst;
-    guint64 dst_bytes;
-    gboolean direct;
-    const char *json_path;  /* fio's report */
-} BenchFioCopy;
-
-/* *@seconds: the longer job's runtime as fio measured it (start-up
- * excluded, end_fsync included) */
-gboolean bench_fio_copy(const BenchFioCopy *copy, double *seconds,
-                        GError **error);
+gboolean bench_fio_copy(const char *src, const char *dst, guint64 bytes,
+                        gboolean direct, const char *json_path,
+                        double *seconds, GError **error);
 
 /* A fio log (time ms, value, ...) as pairs of doubles: t [s], value */
 GArray *bench_fio_read_log(const char *path);

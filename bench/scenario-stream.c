@@ -9,10 +9,10 @@
  * with base-node=base copies them up into top, a commit down into base;
  * either way top ends on base with the same guest view (checked).
  *
- * The machine floor is the same bytes without QEMU: fio reads mid's data
- * from the run's cold mid.qcow2 while it writes as many bytes to a new
- * file, fsync at the end.  It says how fast any job on this chain could
- * be here, so a target above it is the machine's limit, not the job's.
+ * The machine floor is the same bytes without QEMU (copy-floor.h): mid's
+ * data read from the run's cold mid.qcow2 and written to a new file,
+ * fdatasync at the end.  It says how fast any job on this chain could be
+ * here, so a target above it is the machine's limit, not the job's.
  *
  * Copyright (c) 2026 livemerge authors
  *
@@ -43,7 +43,7 @@ static const char *method_label(BenchInterMethod m)
     case BENCH_INTER_LIVEMERGE_STREAM: return "livemerge-stream";
     case BENCH_INTER_QEMU_STREAM: return "QEMU block-stream";
     case BENCH_INTER_LIVEMERGE: return "livemerge-commit (intermediate)";
-    case BENCH_INTER_FLOOR: return "machine floor (fio read+write+fsync)";
+    case BENCH_INTER_FLOOR: return "machine floor (no QEMU)";
     default: return "?";
     }
 }
@@ -122,13 +122,17 @@ static void report(Bench *b, BenchChain *c, gboolean has_stream)
              "intermediate commit of mid into base on the same chain copies "
              "the same bytes the other way.  Afterwards top backs onto base, "
              "every image passes `qemu-img check` and the guest's view "
-             "equals the pristine one.  *machine floor*: no QEMU, fio reads "
-             "mid's data (the host bytes from its first data cluster to the "
-             "end of its last) from the run's own cold copy of mid.qcow2 "
-             "while it writes %s to a new file, 1 MiB requests at QD16, "
-             "buffered, `end_fsync`; its time is fio's own (start-up "
-             "excluded): no job on this chain can be durable sooner on "
-             "this machine.  The page cache is dropped before every run.  "
+             "equals the pristine one.  *machine floor*: no QEMU; mid's "
+             "data (the host bytes from its first data cluster to the end "
+             "of its last, %s and a few L2 tables) read from the run's own "
+             "cold copy of mid.qcow2 and written to a new file by 16 "
+             "threads, 1 MiB pread()/pwrite() each (the I/O of 16 copies "
+             "in flight through the page cache), then fdatasync(): *time* "
+             "is the copy, *durable* adds the fdatasync().  It is the fastest "
+             "copy of these bytes found on this machine "
+             "(bench/copy-floor.h lists the layouts tried): a job can come "
+             "near it, not really below it.  The page cache is dropped "
+             "before every run.  "
              "%d repetitions, methods alternating.  *durable*: command to "
              "`BLOCK_JOB_COMPLETED` plus `syncfs()`; MiB/s = allocated bytes "
              "/ durable time; *durable / floor*: the method's median durable "
