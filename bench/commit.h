@@ -31,6 +31,9 @@ typedef enum {
     BENCH_INTER_IDLE,           /* the daemon with the chain, no job */
     BENCH_INTER_LIVEMERGE_STREAM, /* livemerge-stream, base-node base */
     BENCH_INTER_QEMU_STREAM,    /* QEMU's block-stream, base-node base */
+    /* fio: read mid's data from the cold image while writing as many
+     * bytes to a new file, fsync: the bound a job on this chain has */
+    BENCH_INTER_FLOOR,
 } BenchInterMethod;
 
 extern const char *const bench_inter_method_name[];
@@ -46,6 +49,8 @@ typedef struct {
 typedef struct {
     char *dir;                  /* pristine base/mid/top.qcow2 */
     char *raw_src;              /* a plain file of @alloc bytes (raw copy) */
+    guint64 mid_data_offset;    /* mid.qcow2's data: bench_image_data_span() */
+    guint64 mid_data_len;
     guint64 disk;
     guint64 alloc;
     char *label;                /* "1G/2G" */

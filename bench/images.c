@@ -271,3 +271,20 @@ char *bench_image_backing(const char *path)
     return g_strdup(json_object_get_string_member_with_default(
         info, "backing-filename", ""));
 }
+
+void bench_image_data_span(const char *path, guint64 *offset, guint64 *len)
+{
+    g_autoptr(GArray) map = lm_test_image_map(path);
+    guint64 first = G_MAXUINT64, end = 0;
+
+    for (guint i = 0; i < map->len; i++) {
+        const LmTestMapEntry *e = &g_array_index(map, LmTestMapEntry, i);
+
+        if (e->depth == 0 && e->data && e->offset >= 0) {
+            first = MIN(first, (guint64)e->offset);
+            end = MAX(end, (guint64)e->offset + e->length);
+        }
+    }
+    *offset = end ? first : 0;
+    *len = end ? end - first : 0;
+}

@@ -74,6 +74,15 @@ gboolean bench_image_verify_guest(const char *path, guint64 disk,
 /* The image's backing file name as in its header ("" if none) */
 char *bench_image_backing(const char *path);
 
+/*
+ * Where in its file @path holds its own data: the host bytes from its
+ * first data cluster to the end of its last ([0, 0) if none).  qcow2
+ * allocates clusters in the order they are first written, so for a layer
+ * written once (bench_image_spread()) this is its data plus the few L2
+ * tables allocated in between.
+ */
+void bench_image_data_span(const char *path, guint64 *offset, guint64 *len);
+
 G_END_DECLS
 
 #endif /* BENCH_IMAGES_H */
