@@ -364,7 +364,9 @@ static void report(Whole *w)
             }
             if (!w->has_lm_mirror) {
                 active_job_row_na(b, active_methods[AM_LM_MIRROR].label,
-                                  "n/a: plugin lacks livemerge-mirror");
+                                  b->whole_lm_mirror
+                                  ? "n/a: plugin lacks livemerge-mirror"
+                                  : "not run (--no-lm-mirror)");
             }
             targets(w, li, direct);
             frontier_plot(w, li, direct);
