@@ -410,7 +410,8 @@ static gboolean check_outputs(Bench *b, GHashTable *sel)
         const char *scenario, *png;
     } pngs[] = {
         { "intermediate", "intermediate-throughput.png" },
-        { "active", "active-iops.png" },
+        { "active", b->active_idle_only ? "active-ready.png"
+                                        : "active-iops.png" },
         { "mirror", "active-iops.png" },
         { "scaling-allocated", "scaling-allocated.png" },
         { "scaling-virtual", "scaling-virtual.png" },

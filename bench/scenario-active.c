@@ -551,11 +551,14 @@ static void report(Active *a)
     }
     if (a->sel->active || a->sel->mirror) {
         bench_md(b, "\n### plots\n");
-        half_plot(a, "active-iops", "Guest write IOPS during the job",
-                  "guest_iops", "IOPS (median, min-max)", TRUE, FALSE);
-        half_plot(a, "active-latency", "Guest p99 write latency during the "
-                  "job", "lat_p99", "p99 latency, µs (median, min-max)",
-                  TRUE, FALSE);
+        /* An idle guest alone (--active-idle-only) has no IOPS to draw */
+        if (!b->active_idle_only) {
+            half_plot(a, "active-iops", "Guest write IOPS during the job",
+                      "guest_iops", "IOPS (median, min-max)", TRUE, FALSE);
+            half_plot(a, "active-latency", "Guest p99 write latency during "
+                      "the job", "lat_p99", "p99 latency, µs (median, "
+                      "min-max)", TRUE, FALSE);
+        }
         half_plot(a, "active-ready", "Time to READY (never = drawn at the "
                   "cap)", "time_to_ready", "seconds (median, min-max)",
                   FALSE, TRUE);
