@@ -70,8 +70,9 @@ typedef struct CopyOp {
  * but for an aligned buffer it lands just below what the next one of the
  * same size asks for, so it never gets past them.  Freeing one mapped
  * block larger than any bounce buffer raises it for good: from then on
- * they come from the heap and are reused (bench/results/, the stream
- * runs).  Elsewhere than glibc this is a harmless allocation.
+ * they come from the heap and are reused
+ * (bench/results/2026-11-30-stream-floor/).  Elsewhere than glibc this is
+ * a harmless allocation.
  */
 static void raise_mmap_threshold(CopyEngine *e)
 {
