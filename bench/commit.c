@@ -182,7 +182,7 @@ static void floor_run(Bench *b, BenchChain *c, BenchRun *run,
         bench_run_fail(run, "floor copy: %s", err->message);
         return;
     }
-    record_times(run, c, t.copy_s, t.flush_s);
+    record_times(run, c, t.read_s, t.flush_s);
 }
 
 static void offline_run(Bench *b, BenchChain *c, const BenchInterOpts *o,

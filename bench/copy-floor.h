@@ -1,16 +1,18 @@
 /*
- * livemerge benchmark harness - the machine floor of a copy: the same
- * bytes a job moves, read from a cold file and written durably, without
- * QEMU
+ * livemerge benchmark harness - the machine floor of a copy: the disk's
+ * own time to read the bytes a job moves from a cold file and to write
+ * them back durably, without QEMU
  *
- * What a copy through the page cache does at best on this machine: 16
- * threads each read 1 MiB with pread() and write it with pwrite() (the
- * I/O QEMU's thread pool issues for 16 copies of 1 MiB in flight, minus
- * QEMU), then one fdatasync().  fio's concurrent read and write jobs
- * (scenario 1's raw copy) are no floor here: they compete for the disk
- * in a way no copy does, and a stream came out faster than them.  Of the
- * layouts tried (1 to 64 threads, 1 to 4 MiB, flushing along the way)
- * this one was the fastest.
+ * The floor is the sum of two times measured apart: mid's data read in
+ * order by one thread (the kernel's readahead at its best: 16 threads
+ * reading 1 MiB each were slower), then as many bytes written to a new
+ * file through the page cache (not counted: a copy does that while it
+ * reads) and fdatasync()'d.  It adds them because on this machine reading
+ * and writing back at once gained nothing: fio's concurrent read and
+ * write jobs took longer than the sum, and a stream flushing every 64 MiB
+ * as it pulled was no faster than one flushing at the end.  A copy made
+ * of the same I/O (16 threads, pread and pwrite of 1 MiB, fdatasync) was
+ * tried too and came out no faster than livemerge-stream: not a floor.
  *
  * Copyright (c) 2026 livemerge authors
  *
@@ -25,14 +27,14 @@
 G_BEGIN_DECLS
 
 typedef struct {
-    double copy_s;      /* every byte read and written (page cache) */
-    double flush_s;     /* the fdatasync() after it */
+    double read_s;      /* every byte read, cold */
+    double flush_s;     /* fdatasync() of every byte written */
 } BenchFloorTimes;
 
 /*
- * Copy [@src_offset, @src_offset + @bytes) of @src to [0, @bytes) of @dst
- * (created or truncated) and fdatasync() it.  FALSE with @error naming
- * the file and the call that failed.
+ * Read [@src_offset, @src_offset + @bytes) of @src, write as many bytes
+ * to @dst (created or truncated) and fdatasync() it.  FALSE with @error
+ * naming the file and the call that failed.
  */
 gboolean bench_floor_copy(const char *src, guint64 src_offset, guint64 bytes,
                           const char *dst, BenchFloorTimes *times,

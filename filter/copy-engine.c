@@ -65,14 +65,15 @@ typedef struct CopyOp {
  * A copy-on-read's bounce buffer is the block layer's: allocated and
  * freed for every request.  glibc maps an allocation above its mmap
  * threshold afresh each time, faulted in and zeroed page by page and
- * unmapped again (a TLB shootdown on every thread): for a stream that was
- * most of the daemon's CPU time.  The threshold rises by itself to the
- * size of a mapped block when it is freed (mallopt(3), M_MMAP_THRESHOLD),
- * but for an aligned buffer it lands just below what the next one of the
- * same size asks for, so it never gets past them.  Freeing one mapped
- * block larger than any bounce buffer raises it for good: from then on
- * they come from the heap and are reused (bench/results/, the stream
- * runs).  Elsewhere than glibc this is a harmless allocation.
+ * unmapped again (a TLB shootdown on every thread): a good part of a
+ * stream's CPU time, on the pull's path.  The threshold rises by itself
+ * to the size of a mapped block when it is freed (mallopt(3),
+ * M_MMAP_THRESHOLD), but for an aligned buffer it lands just below what
+ * the next one of the same size asks for, so it never gets past them.
+ * Freeing one mapped block larger than any bounce buffer raises it for
+ * good: from then on they come from the heap and are reused
+ * (bench/results/2026-11-30-stream-floor/).  Elsewhere than glibc this is
+ * a harmless allocation.
  */
 static void raise_mmap_threshold(CopyEngine *e)
 {
