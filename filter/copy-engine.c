@@ -409,9 +409,8 @@ static void coroutine_fn copy_op_co(void *opaque)
  */
 static bool have_room(CopyEngine *e)
 {
-    return e->ops_in_flight < e->max_ops &&
-           (e->cfg.method == COPY_ON_READ ||
-            (e->ops_in_flight + 1) * e->cfg.max_chunk <= e->cfg.buf_size);
+    /* max_ops() already bounds max_ops by buf_size */
+    return e->ops_in_flight < e->max_ops;
 }
 
 int64_t coroutine_fn copy_engine_start_next(CopyEngine *e)

@@ -83,10 +83,10 @@ struct Pacing {
     int64_t min_window;
     int64_t max_window;
 
-    /* Adaptive mode: bytes cleaned and dirtied in the current window */
-    int64_t window_start;
-    int64_t window_cleaned;
-    int64_t window_dirtied;
+    /* Adaptive mode: bytes cleaned and dirtied since adapt_start */
+    int64_t adapt_start;
+    int64_t adapt_cleaned;
+    int64_t adapt_dirtied;
 };
 
 static int64_t now_ns(void)
@@ -152,16 +152,11 @@ void pacing_set_guest_impact(Pacing *p, int guest_impact)
     apply_window(p);
 }
 
-int pacing_guest_impact(Pacing *p)
-{
-    return p->guest_impact;
-}
-
 void pacing_start(Pacing *p)
 {
     int64_t now = now_ns();
 
-    p->window_start = now;
+    p->adapt_start = now;
     take_sample(p, &p->activity, now);
     p->judged = p->activity;
     p->probe_due = true;
@@ -275,19 +270,19 @@ static void adapt_copy_mode(Pacing *p, int64_t done, int64_t now)
         copy_engine_write_blocking(p->engine)) {
         return;
     }
-    p->window_cleaned += done;
-    p->window_dirtied += copy_engine_take_dirtied(p->engine);
-    if (now - p->window_start < ADAPT_WINDOW_NS) {
+    p->adapt_cleaned += done;
+    p->adapt_dirtied += copy_engine_take_dirtied(p->engine);
+    if (now - p->adapt_start < ADAPT_WINDOW_NS) {
         return;
     }
-    if (p->window_dirtied > 0 && p->window_dirtied >= p->window_cleaned) {
+    if (p->adapt_dirtied > 0 && p->adapt_dirtied >= p->adapt_cleaned) {
         copy_engine_set_write_blocking(p->engine, true);
         /* Mirrored writes cost the guest whatever the copy's pace */
         p->probe_due = true;
     }
-    p->window_start = now;
-    p->window_cleaned = 0;
-    p->window_dirtied = 0;
+    p->adapt_start = now;
+    p->adapt_cleaned = 0;
+    p->adapt_dirtied = 0;
 }
 
 void pacing_update(Pacing *p, int64_t done)

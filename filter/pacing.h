@@ -52,7 +52,6 @@ void pacing_free(Pacing *p);
 
 /* Change the share while the job runs */
 void pacing_set_guest_impact(Pacing *p, int guest_impact);
-int pacing_guest_impact(Pacing *p);
 
 /* The copy phase starts now (after the initial scan) */
 void pacing_start(Pacing *p);
