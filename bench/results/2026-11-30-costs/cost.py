@@ -27,6 +27,8 @@ def run(shape):
     shutil.rmtree(R, ignore_errors=True); os.makedirs(R)
     for f in ('base.qcow2', 'top.qcow2'):
         sh('cp', '--sparse=always', P + '/' + f, R + '/' + f)
+    if os.environ.get('PREEXTEND'):
+        sh('truncate', '-s', '+' + os.environ['PREEXTEND'], R + '/base.qcow2')
     subprocess.run(['sync'])
     args = ['/work/main/scripts/livemerge-qsd', '--blockdev', json.dumps(node(R, 'base', 'base.qcow2')),
             '--blockdev', json.dumps(node(R, 'top', 'top.qcow2', 'base')),
