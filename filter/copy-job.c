@@ -578,6 +578,40 @@ static void name_job_in_blocker(BlockJob *bjob, BlockDriverState *main_bs)
     lm_block_job_block_ops(main_bs, bjob->blocker);
 }
 
+/*
+ * qcow2 appends every cluster it allocates at the end of its file, and
+ * ext4 does a direct write that extends a file synchronously: with
+ * aio=native io_submit() returns only when the write is done, and the
+ * event loop, which serves the guest too, waits (a third of a full-pace
+ * copy into a sparse base; the guest kept 0.07 of its IOPS,
+ * bench/results/2026-11-30-costs/).  A file made long enough first
+ * (sparse: no blocks) takes the new clusters inside it.  Best effort:
+ * only a qcow2 node over a regular file, through the node's own file
+ * link (which holds RESIZE while the node is writable); a failure leaves
+ * the file as it was.
+ */
+static void grow_dest_file(BlockDriverState *bs, int64_t bytes)
+{
+    BdrvChild *file;
+    bool growable;
+    int64_t len;
+
+    bdrv_graph_rdlock_main_loop();
+    file = bs->file;
+    growable = file && bs->drv && file->bs->drv &&
+               g_str_equal(bs->drv->format_name, "qcow2") &&
+               g_str_equal(file->bs->drv->format_name, "file") &&
+               (file->perm & BLK_PERM_RESIZE);
+    bdrv_graph_rdunlock_main_loop();
+    if (!growable) {
+        return;
+    }
+    len = bdrv_getlength(file->bs);
+    if (len >= 0) {
+        bdrv_truncate(file, len + bytes, false, PREALLOC_MODE_OFF, 0, NULL);
+    }
+}
+
 static int start_engine(CopyJob *s, const CopyJobOptions *o, Error **errp)
 {
     CopyEngineConfig cfg = { .filter = NULL };
@@ -586,6 +620,9 @@ static int start_engine(CopyJob *s, const CopyJobOptions *o, Error **errp)
     length = s->kind->setup(s, &cfg, errp);
     if (length < 0) {
         return length;
+    }
+    if (cfg.method == COPY_READ_WRITE) {
+        grow_dest_file(cfg.dest->bs, length);
     }
     granularity = o->granularity ?: cfg.granularity;
     cfg.granularity = granularity;
