@@ -587,14 +587,16 @@ static void name_job_in_blocker(BlockJob *bjob, BlockDriverState *main_bs)
  * bench/results/2026-11-30-costs/).  A file made long enough first
  * (sparse: no blocks) takes the new clusters inside it.  Best effort:
  * only a qcow2 node over a regular file, through the node's own file
- * link (which holds RESIZE while the node is writable); a failure leaves
- * the file as it was.
+ * link (which holds RESIZE while the node is writable), by what the view's
+ * top layer holds (at most the view's length: a sparse tail is still an
+ * apparent size); a failure leaves the file as it was.
  */
-static void grow_dest_file(BlockDriverState *bs, int64_t bytes)
+static void grow_dest_file(BlockDriverState *bs, BlockDriverState *view_top,
+                           int64_t length)
 {
     BdrvChild *file;
     bool growable;
-    int64_t len;
+    int64_t len, bytes;
 
     bdrv_graph_rdlock_main_loop();
     file = bs->file;
@@ -606,8 +608,9 @@ static void grow_dest_file(BlockDriverState *bs, int64_t bytes)
     if (!growable) {
         return;
     }
+    bytes = MIN(bdrv_get_allocated_file_size(view_top), length);
     len = bdrv_getlength(file->bs);
-    if (len >= 0) {
+    if (len >= 0 && bytes > 0) {
         bdrv_truncate(file, len + bytes, false, PREALLOC_MODE_OFF, 0, NULL);
     }
 }
@@ -622,7 +625,7 @@ static int start_engine(CopyJob *s, const CopyJobOptions *o, Error **errp)
         return length;
     }
     if (cfg.method == COPY_READ_WRITE) {
-        grow_dest_file(cfg.dest->bs, length);
+        grow_dest_file(cfg.dest->bs, cfg.view_top, length);
     }
     granularity = o->granularity ?: cfg.granularity;
     cfg.granularity = granularity;
