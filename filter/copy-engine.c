@@ -232,6 +232,22 @@ static void aligned_range(CopyEngine *e, int64_t offset, int64_t bytes,
     *len = end - *start;
 }
 
+/*
+ * The granules a request covers whole (a last, shorter one at the end of
+ * the disk included); *len is 0 when it covers none
+ */
+static void covered_range(CopyEngine *e, int64_t offset, int64_t bytes,
+                          int64_t *start, int64_t *len)
+{
+    int64_t end = offset + bytes;
+
+    if (end != e->length) {
+        end = QEMU_ALIGN_DOWN(end, e->cfg.granularity);
+    }
+    *start = QEMU_ALIGN_UP(offset, e->cfg.granularity);
+    *len = MAX(end - *start, 0);
+}
+
 static void record_error(CopyEngine *e, int ret, bool is_read)
 {
     if (!e->error) {
@@ -719,20 +735,39 @@ int coroutine_fn GRAPH_RDLOCK copy_engine_guest_write(void *opaque,
 {
     CopyEngine *e = opaque;
     BlockReq req;
-    int64_t start, len;
+    int64_t start, len, covered_start, covered_len = 0, cleaned = 0;
     bool to_dest, mark_dirty;
     int ret, ret2 = 0;
 
     aligned_range(e, offset, bytes, &start, &len);
+    if (kind != LIVEMERGE_REQ_DISCARD) {
+        covered_range(e, offset, bytes, &covered_start, &covered_len);
+    }
 
     qemu_co_mutex_lock(&e->lock);
     while (reqlist_wait_one(&e->locked, start, len, &e->lock)) {
         /* wait for the copy or guest write that holds part of the range */
     }
     reqlist_init_req(&e->locked, &req, start, len);
-    /* A region that is dirty anyway is copied later: no need twice */
+    /*
+     * A region that is dirty anyway is copied later: no need twice, unless
+     * the write replaces whole granules of it, which it then cleans: the
+     * copy need not read them, and a guest writing large blocks brings
+     * the job in sync by itself (QEMU's active mirror does the same).
+     */
     to_dest = e->write_blocking &&
-              !dirty_map_all_dirty(&e->dirty, start, len);
+              (covered_len > 0 || !dirty_map_all_dirty(&e->dirty, start, len));
+    if (to_dest && covered_len > 0) {
+        /*
+         * Clean before the writes, as a copy does: a write around the
+         * filter that lands meanwhile dirties the granules again.  A
+         * failed write below dirties the whole range again.
+         */
+        int64_t before = dirty_map_count(&e->dirty);
+
+        dirty_map_clear(&e->dirty, covered_start, covered_len);
+        cleaned = before - dirty_map_count(&e->dirty);
+    }
     if (!to_dest) {
         e->dirtying_writes++;
     }
@@ -765,6 +800,10 @@ int coroutine_fn GRAPH_RDLOCK copy_engine_guest_write(void *opaque,
 
         dirty_map_set(&e->dirty, offset, bytes);
         e->bytes_dirtied += dirty_map_count(&e->dirty) - before;
+    }
+    if (!mark_dirty) {
+        /* What the write cleaned is progress, as a copy's would be */
+        e->bytes_done += cleaned;
     }
     if (to_dest && ret >= 0 && ret2 < 0) {
         /* The guest's write is safe on the source; the region is recopied */

@@ -319,9 +319,48 @@ static void test_active_commit(gconstpointer opaque)
     disk_teardown(&d);
 }
 
+/*
+ * A write-blocking job whose copy hardly moves (speed: one granule every
+ * 16 s) while the guest rewrites its whole disk in 1 MiB writes: every
+ * write covers its granules whole, cleans them, and the job must get in
+ * sync through the guest's writes alone.  Were the writes to dirty
+ * regions left to the copy, READY would be minutes away.
+ */
+static void test_guest_writes_clean(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonObject) ev = NULL;
+    const guint64 per_write = 1024 * 1024 / 4096;
+    Disk d = {};
+    guint64 n;
+
+    disk_setup(&d);
+    n = lm_test_guest_n_blocks(d.guest);
+    g_assert_cmpuint(lm_test_guest_block_size(d.guest), ==, 4096);
+
+    lm_qmp_runf(d.qmp, &err, "livemerge-commit",
+                "{\"job-id\": \"job0\", \"device\": \"overlay\", "
+                "\"copy-mode\": \"write-blocking\", \"speed\": 4096}");
+    g_assert_no_error(err);
+    for (guint64 b = 0; b < n; b += per_write) {
+        g_assert_true(lm_test_guest_write_range(d.guest, b, per_write,
+                                                &err));
+        g_assert_no_error(err);
+    }
+    json_object_unref(wait_event(&d, "BLOCK_JOB_READY"));
+    lm_qmp_runf(d.qmp, &err, "block-job-complete", "{\"device\": \"job0\"}");
+    g_assert_no_error(err);
+    ev = wait_event(&d, "BLOCK_JOB_COMPLETED");
+    assert_no_job_error(ev);
+    disk_teardown(&d);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+
+    g_test_add_func("/commit/active/write-blocking/guest-writes-clean",
+                    test_guest_writes_clean);
 
     for (guint m = 0; m < G_N_ELEMENTS(mode_names); m++) {
         for (Load l = LOAD_IDLE; l <= LOAD_SEQUENTIAL_1M; l++) {
