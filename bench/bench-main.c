@@ -52,6 +52,7 @@ static gboolean opt_remove_output;
 static char *opt_qsd;
 static char *opt_guest_impact;
 static char *opt_cache;
+static char *opt_whole_loads;
 static char *opt_ab_plugin;
 
 static const GOptionEntry options[] = {
@@ -89,6 +90,9 @@ static const GOptionEntry options[] = {
       "scenario 8 (whole): the cache modes, comma-separated: page "
       "(aio=threads), direct (cache.direct=on, aio=native); default: "
       "page,direct", "LIST" },
+    { "whole-loads", 0, 0, G_OPTION_ARG_STRING, &opt_whole_loads,
+      "scenario 8 (whole): the loads, comma-separated: 4k (4 KiB random "
+      "writes at QD16), 64k (64 KiB at QD4); default: 4k,64k", "LIST" },
     { "ab-plugin", 0, 0, G_OPTION_ARG_FILENAME, &opt_ab_plugin,
       "A/B: scenarios 1, 2 (idle guest) and 6 also run livemerge with "
       "this other build of the plugin (its livemerge.so), alternating "
@@ -419,10 +423,10 @@ static gboolean check_outputs(Bench *b, GHashTable *sel)
         { "timeline", "active-timeline.png" },
         { "stream", "stream-throughput.png" },
         { "mirror-job", "mirror-job-work-lost.png" },
-        /* every run measures 4k-qd16-whole */
-        { "whole", b->whole_page
+        /* every run measures 4k-qd16-whole unless --whole-loads says */
+        { "whole", b->whole_page && b->whole_4k
                    ? "whole-frontier-4k-qd16-whole-page.png" : NULL },
-        { "whole", b->whole_direct
+        { "whole", b->whole_direct && b->whole_4k
                    ? "whole-frontier-4k-qd16-whole-direct.png" : NULL },
     };
 
@@ -475,6 +479,26 @@ static gboolean parse_guest_impacts(const char *list, GArray *out)
     for (guint i = 1; i < out->len; i++) {
         if (g_array_index(out, int, i) == g_array_index(out, int, i - 1)) {
             g_array_remove_index(out, i--);
+        }
+    }
+    return TRUE;
+}
+
+/* --whole-loads: 4k and/or 64k; FALSE with a message */
+static gboolean parse_whole_loads(const char *list, Bench *b)
+{
+    g_auto(GStrv) items = g_strsplit(list, ",", -1);
+
+    b->whole_4k = b->whole_64k = FALSE;
+    for (char **i = items; *i; i++) {
+        if (g_str_equal(g_strstrip(*i), "4k")) {
+            b->whole_4k = TRUE;
+        } else if (g_str_equal(*i, "64k")) {
+            b->whole_64k = TRUE;
+        } else {
+            fprintf(stderr, "livemerge-bench: --whole-loads: '%s' is "
+                    "neither '4k' nor '64k'\n", *i);
+            return FALSE;
         }
     }
     return TRUE;
@@ -555,11 +579,13 @@ int main(int argc, char **argv)
 
     b->guest_impacts = g_array_new(FALSE, FALSE, sizeof(int));
     b->whole_page = b->whole_direct = TRUE;
+    b->whole_4k = b->whole_64k = TRUE;
     b->whole_lm_mirror = !opt_no_lm_mirror;
     b->active_idle_only = opt_active_idle_only;
     if ((opt_guest_impact &&
          !parse_guest_impacts(opt_guest_impact, b->guest_impacts)) ||
-        (opt_cache && !parse_caches(opt_cache, b))) {
+        (opt_cache && !parse_caches(opt_cache, b)) ||
+        (opt_whole_loads && !parse_whole_loads(opt_whole_loads, b))) {
         return 2;
     }
     if (opt_ab_plugin) {

@@ -77,11 +77,13 @@ typedef struct Bench {
      * (idle guest) and 6 also run, or NULL */
     char *ab_plugin;
     /* 8 (whole): the livemerge commits' guest-impact settings besides the
-     * default (--guest-impact: percents, ascending, each once) and the
-     * cache modes (--cache) */
+     * default (--guest-impact: percents, ascending, each once), the
+     * cache modes (--cache) and the loads (--whole-loads) */
     GArray *guest_impacts;      /* int */
     gboolean whole_page;
     gboolean whole_direct;
+    gboolean whole_4k;          /* the loads (--whole-loads) */
+    gboolean whole_64k;
     gboolean whole_lm_mirror;   /* livemerge-mirror in scenario 8 too */
     gboolean active_idle_only;  /* scenario 2: the idle guest alone */
     BenchReport *report;

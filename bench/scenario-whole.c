@@ -52,6 +52,13 @@ static guint load_index(guint l)
     return ACTIVE_LOAD_4K_WHOLE + l;
 }
 
+/* Whether this run measures the l-th whole-disk load (--whole-loads) */
+static gboolean load_wanted(Bench *b, guint l)
+{
+    return active_loads[load_index(l)].bs == 4 * KiB ? b->whole_4k
+                                                     : b->whole_64k;
+}
+
 /* The cache modes this run measures: page first, as scenario 1 */
 static gboolean cache_wanted(Bench *b, gboolean direct)
 {
@@ -346,7 +353,7 @@ static void report(Whole *w)
         for (int direct = 0; direct <= 1; direct++) {
             ActiveSpec rival = { AM_QEMU_MIRROR, li, direct, 0 };
 
-            if (!cache_wanted(b, direct)) {
+            if (!load_wanted(b, l) || !cache_wanted(b, direct)) {
                 continue;
             }
             active_derive_work_lost(&w->c, li, direct);
@@ -386,7 +393,7 @@ void bench_scenario_whole(Bench *b)
     for (int rep = 0; rep < b->sz.job_reps; rep++) {
         for (guint l = 0; l < n_loads(b); l++) {
             for (int direct = 0; direct <= 1; direct++) {
-                if (!cache_wanted(b, direct)) {
+                if (!load_wanted(b, l) || !cache_wanted(b, direct)) {
                     continue;
                 }
                 for (guint i = 0; i < w.rows->len; i++) {
