@@ -30,6 +30,15 @@
 
 /* Adaptive mode compares cleaning and dirtying over this long */
 #define ADAPT_WINDOW_NS (200 * SCALE_MS)
+/*
+ * ... and leaves background once guest writes dirty again at least this
+ * share of what the copy cleans.  Each such write costs a later copy of
+ * its whole granule (a read and a write), more than mirroring it would;
+ * waiting until they undo all of it, a full-pace copy under 64 KiB
+ * random writes stayed in background and copied 2.1-2.4 times the disk
+ * (bench/results/2026-11-30-adaptive/).
+ */
+#define ADAPT_MAX_UNDONE 0.25
 /* How often the policy looks whether the guest is doing I/O */
 #define GUEST_SAMPLE_NS (20 * SCALE_MS)
 /* The guest's latency is judged over at least this long ... */
@@ -259,10 +268,10 @@ static void judge_latency(Pacing *p, int64_t now)
 }
 
 /*
- * Adaptive mode: stay in background while the copy cleans regions faster
- * than guest writes dirty them, measured over ADAPT_WINDOW_NS; from the
- * first window in which it does not, block guest writes instead (the
- * backlog can then only shrink).
+ * Adaptive mode: stay in background while guest writes dirty again less
+ * than ADAPT_MAX_UNDONE of what the copy cleans, measured over
+ * ADAPT_WINDOW_NS; from the first window in which they do, block guest
+ * writes instead (the backlog can then only shrink).
  */
 static void adapt_copy_mode(Pacing *p, int64_t done, int64_t now)
 {
@@ -275,7 +284,8 @@ static void adapt_copy_mode(Pacing *p, int64_t done, int64_t now)
     if (now - p->adapt_start < ADAPT_WINDOW_NS) {
         return;
     }
-    if (p->adapt_dirtied > 0 && p->adapt_dirtied >= p->adapt_cleaned) {
+    if (p->adapt_dirtied > 0 &&
+        p->adapt_dirtied >= p->adapt_cleaned * ADAPT_MAX_UNDONE) {
         copy_engine_set_write_blocking(p->engine, true);
         /* Mirrored writes cost the guest whatever the copy's pace */
         p->probe_due = true;
