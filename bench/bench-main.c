@@ -484,40 +484,27 @@ static gboolean parse_guest_impacts(const char *list, GArray *out)
     return TRUE;
 }
 
-/* --whole-loads: 4k and/or 64k; FALSE with a message */
-static gboolean parse_whole_loads(const char *list, Bench *b)
+/*
+ * An option whose value lists one or both of two words (--cache,
+ * --whole-loads): sets *first and *second to whether each is listed;
+ * FALSE with a message on any other word
+ */
+static gboolean parse_either_or_both(const char *option, const char *list,
+                                     const char *first_word, gboolean *first,
+                                     const char *second_word,
+                                     gboolean *second)
 {
     g_auto(GStrv) items = g_strsplit(list, ",", -1);
 
-    b->whole_4k = b->whole_64k = FALSE;
+    *first = *second = FALSE;
     for (char **i = items; *i; i++) {
-        if (g_str_equal(g_strstrip(*i), "4k")) {
-            b->whole_4k = TRUE;
-        } else if (g_str_equal(*i, "64k")) {
-            b->whole_64k = TRUE;
+        if (g_str_equal(g_strstrip(*i), first_word)) {
+            *first = TRUE;
+        } else if (g_str_equal(*i, second_word)) {
+            *second = TRUE;
         } else {
-            fprintf(stderr, "livemerge-bench: --whole-loads: '%s' is "
-                    "neither '4k' nor '64k'\n", *i);
-            return FALSE;
-        }
-    }
-    return TRUE;
-}
-
-/* --cache: page and/or direct; FALSE with a message */
-static gboolean parse_caches(const char *list, Bench *b)
-{
-    g_auto(GStrv) items = g_strsplit(list, ",", -1);
-
-    b->whole_page = b->whole_direct = FALSE;
-    for (char **i = items; *i; i++) {
-        if (g_str_equal(g_strstrip(*i), "page")) {
-            b->whole_page = TRUE;
-        } else if (g_str_equal(*i, "direct")) {
-            b->whole_direct = TRUE;
-        } else {
-            fprintf(stderr, "livemerge-bench: --cache: '%s' is neither "
-                    "'page' nor 'direct'\n", *i);
+            fprintf(stderr, "livemerge-bench: --%s: '%s' is neither '%s' "
+                    "nor '%s'\n", option, *i, first_word, second_word);
             return FALSE;
         }
     }
@@ -584,8 +571,12 @@ int main(int argc, char **argv)
     b->active_idle_only = opt_active_idle_only;
     if ((opt_guest_impact &&
          !parse_guest_impacts(opt_guest_impact, b->guest_impacts)) ||
-        (opt_cache && !parse_caches(opt_cache, b)) ||
-        (opt_whole_loads && !parse_whole_loads(opt_whole_loads, b))) {
+        (opt_cache &&
+         !parse_either_or_both("cache", opt_cache, "page", &b->whole_page,
+                               "direct", &b->whole_direct)) ||
+        (opt_whole_loads &&
+         !parse_either_or_both("whole-loads", opt_whole_loads,
+                               "4k", &b->whole_4k, "64k", &b->whole_64k))) {
         return 2;
     }
     if (opt_ab_plugin) {

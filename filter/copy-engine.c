@@ -763,10 +763,7 @@ int coroutine_fn GRAPH_RDLOCK copy_engine_guest_write(void *opaque,
          * filter that lands meanwhile dirties the granules again.  A
          * failed write below dirties the whole range again.
          */
-        int64_t before = dirty_map_count(&e->dirty);
-
-        dirty_map_clear(&e->dirty, covered_start, covered_len);
-        cleaned = before - dirty_map_count(&e->dirty);
+        cleaned = dirty_map_clear(&e->dirty, covered_start, covered_len);
     }
     if (!to_dest) {
         e->dirtying_writes++;
@@ -796,12 +793,8 @@ int coroutine_fn GRAPH_RDLOCK copy_engine_guest_write(void *opaque,
 
     qemu_co_mutex_lock(&e->lock);
     if (mark_dirty) {
-        int64_t before = dirty_map_count(&e->dirty);
-
-        dirty_map_set(&e->dirty, offset, bytes);
-        e->bytes_dirtied += dirty_map_count(&e->dirty) - before;
-    }
-    if (!mark_dirty) {
+        e->bytes_dirtied += dirty_map_set(&e->dirty, offset, bytes);
+    } else {
         /* What the write cleaned is progress, as a copy's would be */
         e->bytes_done += cleaned;
     }

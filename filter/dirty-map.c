@@ -27,21 +27,27 @@ void dirty_map_destroy(DirtyMap *map)
     }
 }
 
-void dirty_map_set(DirtyMap *map, int64_t offset, int64_t bytes)
+int64_t dirty_map_set(DirtyMap *map, int64_t offset, int64_t bytes)
 {
+    int64_t before = dirty_map_count(map);
+
     if (bytes > 0) {
         hbitmap_set(map->bitmap, offset, bytes);
     }
+    return dirty_map_count(map) - before;
 }
 
-void dirty_map_clear(DirtyMap *map, int64_t offset, int64_t bytes)
+int64_t dirty_map_clear(DirtyMap *map, int64_t offset, int64_t bytes)
 {
+    int64_t before = dirty_map_count(map);
+
     assert(QEMU_IS_ALIGNED(offset, map->granularity));
     assert(QEMU_IS_ALIGNED(bytes, map->granularity) ||
            offset + bytes == map->length);
     if (bytes > 0) {
         hbitmap_reset(map->bitmap, offset, bytes);
     }
+    return before - dirty_map_count(map);
 }
 
 bool dirty_map_is_dirty(DirtyMap *map, int64_t offset, int64_t bytes)

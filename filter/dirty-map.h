@@ -25,10 +25,16 @@ typedef struct DirtyMap {
 void dirty_map_init(DirtyMap *map, int64_t length, int64_t granularity);
 void dirty_map_destroy(DirtyMap *map);
 
-/* Mark every region that [offset, offset + bytes) touches */
-void dirty_map_set(DirtyMap *map, int64_t offset, int64_t bytes);
-/* Clear the regions [offset, offset + bytes) covers; must be aligned */
-void dirty_map_clear(DirtyMap *map, int64_t offset, int64_t bytes);
+/*
+ * Mark every region that [offset, offset + bytes) touches.  Returns the
+ * bytes that were clean before.
+ */
+int64_t dirty_map_set(DirtyMap *map, int64_t offset, int64_t bytes);
+/*
+ * Clear the regions [offset, offset + bytes) covers; must be aligned.
+ * Returns the bytes that were dirty before.
+ */
+int64_t dirty_map_clear(DirtyMap *map, int64_t offset, int64_t bytes);
 
 bool dirty_map_is_dirty(DirtyMap *map, int64_t offset, int64_t bytes);
 bool dirty_map_all_dirty(DirtyMap *map, int64_t offset, int64_t bytes);

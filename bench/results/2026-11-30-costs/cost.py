@@ -66,7 +66,7 @@ def run(shape):
     for p in parts[2:]:
         if p.startswith('mif'): a['max-in-flight'] = int(p[3:])
         if p.startswith('buf'): a['buf-size'] = int(p[3:]) << 20
-    if shape != 'qemu-wb': a['copy-mode'] = {'wb': 'write-blocking', 'bg': 'background'}[mode]
+    if shape != 'qemu-wb': a['copy-mode'] = {'wb': 'write-blocking', 'bg': 'background', 'ad': 'adaptive'}[mode]
     if shape == 'qemu-wb': pass
     elif pace == 'idle': a['speed'] = 1
     elif pace != 'dflt': a['guest-impact'] = int(pace) if pace.isdigit() else 100
