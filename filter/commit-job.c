@@ -120,6 +120,8 @@ static int64_t commit_setup(CopyJob *s, CopyEngineConfig *cfg, Error **errp)
         .base = c->base,
         .dest = s->dest,
         .granularity = copy_job_cluster_granularity(c->base),
+        /* An active commit: what reaches the base leaves the top */
+        .empty_top = true,
     };
     return length;
 }

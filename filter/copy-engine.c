@@ -18,11 +18,22 @@
 #include "qemu-compat.h"
 #include "qemu/coroutine.h"
 #include "qemu/memalign.h"
+#include "qemu/units.h"
 #include "block/reqlist.h"
 
 #include "copy-engine.h"
 #include "dirty-map.h"
+#include "qcow2-unallocate.h"
 #include "write-tracker.h"
+
+/*
+ * Copied regions wait for a round that makes them durable in the
+ * destination and gives them back there (a flush of the destination
+ * each): about this much at a time, an eighth of a smaller disk
+ */
+#define MOVE_BATCH (64 * MiB)
+/* The most one range lock of a round holds */
+#define MOVE_MAX_RUN (16 * MiB)
 
 struct CopyEngine {
     CopyEngineConfig cfg;
@@ -39,6 +50,19 @@ struct CopyEngine {
     /* Guest writes that will mark their region dirty when they finish */
     int dirtying_writes;
     bool write_blocking;
+    /*
+     * Emptying the view's top into the destination, its backing file
+     * (see copy_engine_move()): empties_top once asked and possible,
+     * moving until it has to stop (another writer on the top)
+     */
+    bool empties_top;
+    bool moving;
+    DirtyMap moved;         /* the top holds nothing: the destination alone */
+    DirtyMap copied;        /* in sync since the last round, still in the top */
+    DirtyMap to_move;       /* the round's share of it */
+    int64_t move_batch;     /* what makes a round due */
+    BlockReqList reading;   /* guest reads in flight, while moving */
+    BlockReqList unallocating; /* what the round gives back right now */
     /* Set by the pacing policy: how big and how many copies at once */
     int64_t chunk;
     int max_ops;
@@ -107,6 +131,22 @@ static int64_t GRAPH_RDLOCK table_span(BlockDriverState *bs)
     return (int64_t)bdi.cluster_size * (bdi.cluster_size / 16);
 }
 
+/*
+ * An active commit into the top's own backing file can empty the top as
+ * it goes: the guest's requests pass the filter straight into the top,
+ * and qcow2 can give the top's clusters back to the base.
+ */
+static bool GRAPH_RDLOCK can_empty_top(const CopyEngineConfig *cfg)
+{
+    BlockDriverState *top = cfg->view_top;
+
+    return cfg->empty_top && cfg->method == COPY_READ_WRITE &&
+           cfg->filter && cfg->filter->file &&
+           cfg->filter->file->bs == top && top->backing &&
+           top->backing->bs == cfg->base && cfg->dest->bs == cfg->base &&
+           lm_qcow2_can_unallocate(top, cfg->granularity);
+}
+
 CopyEngine * GRAPH_RDLOCK copy_engine_new(const CopyEngineConfig *cfg,
                                           int64_t length, Error **errp)
 {
@@ -129,6 +169,15 @@ CopyEngine * GRAPH_RDLOCK copy_engine_new(const CopyEngineConfig *cfg,
     qemu_co_queue_init(&e->op_done);
     QLIST_INIT(&e->locked);
     dirty_map_init(&e->dirty, length, cfg->granularity);
+    QLIST_INIT(&e->reading);
+    QLIST_INIT(&e->unallocating);
+    e->empties_top = e->moving = can_empty_top(cfg);
+    if (e->empties_top) {
+        e->move_batch = MAX(MIN(MOVE_BATCH, length / 8), cfg->granularity);
+        dirty_map_init(&e->moved, length, cfg->granularity);
+        dirty_map_init(&e->copied, length, cfg->granularity);
+        dirty_map_init(&e->to_move, length, cfg->granularity);
+    }
     copy_engine_set_window(e, copy_engine_max_window(e));
     e->seed_span = table_span(cfg->dest->bs);
     /* Buffers serve reads of the source and writes of the destination */
@@ -151,6 +200,9 @@ void copy_engine_free(CopyEngine *e)
     copy_engine_release_buffers(e);
     write_tracker_free(e->outside_writes);
     dirty_map_destroy(&e->dirty);
+    dirty_map_destroy(&e->moved);
+    dirty_map_destroy(&e->copied);
+    dirty_map_destroy(&e->to_move);
     g_free(e);
 }
 
@@ -164,11 +216,55 @@ int64_t copy_engine_granularity(CopyEngine *e)
     return e->cfg.granularity;
 }
 
+/* The granularity-aligned range a request touches */
+static void aligned_range(CopyEngine *e, int64_t offset, int64_t bytes,
+                          int64_t *start, int64_t *len)
+{
+    int64_t end = MIN(QEMU_ALIGN_UP(offset + bytes, e->cfg.granularity),
+                      e->length);
+
+    *start = QEMU_ALIGN_DOWN(offset, e->cfg.granularity);
+    *len = end - *start;
+}
+
+/*
+ * The granules a request covers whole (a last, shorter one at the end of
+ * the disk included); *len is 0 when it covers none
+ */
+static void covered_range(CopyEngine *e, int64_t offset, int64_t bytes,
+                          int64_t *start, int64_t *len)
+{
+    int64_t end = offset + bytes;
+
+    if (end != e->length) {
+        end = QEMU_ALIGN_DOWN(end, e->cfg.granularity);
+    }
+    *start = QEMU_ALIGN_UP(offset, e->cfg.granularity);
+    *len = MAX(end - *start, 0);
+}
+
+/*
+ * Called with e->lock held.  A region to copy (again) is no longer in
+ * sync: no round may give it back before it is copied again.  Returns
+ * the bytes that were clean before.
+ */
+static int64_t set_dirty_locked(CopyEngine *e, int64_t offset, int64_t bytes)
+{
+    if (e->empties_top) {
+        int64_t start, len;
+
+        aligned_range(e, offset, bytes, &start, &len);
+        dirty_map_clear(&e->copied, start, len);
+        dirty_map_clear(&e->to_move, start, len);
+    }
+    return dirty_map_set(&e->dirty, offset, bytes);
+}
+
 static void mark_outside_write(void *opaque, int64_t offset, int64_t bytes)
 {
     CopyEngine *e = opaque;
 
-    dirty_map_set(&e->dirty, offset, MIN(bytes, e->length - offset));
+    set_dirty_locked(e, offset, MIN(bytes, e->length - offset));
 }
 
 /*
@@ -221,39 +317,53 @@ void copy_engine_release_buffers(CopyEngine *e)
     g_slist_free_full(g_steal_pointer(&e->free_buffers), qemu_vfree);
 }
 
-/* The granularity-aligned range a request touches */
-static void aligned_range(CopyEngine *e, int64_t offset, int64_t bytes,
-                          int64_t *start, int64_t *len)
-{
-    int64_t end = MIN(QEMU_ALIGN_UP(offset + bytes, e->cfg.granularity),
-                      e->length);
-
-    *start = QEMU_ALIGN_DOWN(offset, e->cfg.granularity);
-    *len = end - *start;
-}
-
-/*
- * The granules a request covers whole (a last, shorter one at the end of
- * the disk included); *len is 0 when it covers none
- */
-static void covered_range(CopyEngine *e, int64_t offset, int64_t bytes,
-                          int64_t *start, int64_t *len)
-{
-    int64_t end = offset + bytes;
-
-    if (end != e->length) {
-        end = QEMU_ALIGN_DOWN(end, e->cfg.granularity);
-    }
-    *start = QEMU_ALIGN_UP(offset, e->cfg.granularity);
-    *len = MAX(end - *start, 0);
-}
-
 static void record_error(CopyEngine *e, int ret, bool is_read)
 {
     if (!e->error) {
         e->error = ret;
         e->error_is_read = is_read;
     }
+}
+
+/*
+ * Called with e->lock held.  [start, start + len), aligned, is in sync
+ * and may be given back by the next round, except what is dirty: a write
+ * that bypassed the filter during a copy is collected as dirty before the
+ * copy ends, and must be copied first.
+ */
+static void mark_copied_locked(CopyEngine *e, int64_t start, int64_t len)
+{
+    int64_t end = start + len, run, run_len;
+
+    if (!len) {
+        return;
+    }
+    dirty_map_set(&e->copied, start, len);
+    while (start < end &&
+           dirty_map_next(&e->dirty, start, end - start, &run, &run_len) &&
+           run >= start && run < end) {
+        run_len = MIN(run_len, end - run);
+        dirty_map_clear(&e->copied, run, run_len);
+        start = run + run_len;
+    }
+}
+
+/*
+ * Called with e->lock held.  What the top does not hold is as good as
+ * copied: the next round gives it back (for nothing) and from then on the
+ * guest's writes there go to the destination alone.  A guest write may
+ * have allocated part of it since the look, and marked it dirty: that
+ * part stays out, as does a granule only partly unallocated.  A write
+ * still in flight marks its region dirty when it completes, which takes
+ * it out again, before any round can see it (a round waits for it).
+ */
+static void mark_unallocated_locked(CopyEngine *e, int64_t offset,
+                                    int64_t bytes)
+{
+    int64_t start, len;
+
+    covered_range(e, offset, bytes, &start, &len);
+    mark_copied_locked(e, start, len);
 }
 
 int64_t coroutine_fn copy_engine_mark_allocated(CopyEngine *e,
@@ -291,11 +401,13 @@ int64_t coroutine_fn copy_engine_mark_allocated(CopyEngine *e,
         }
         ret = !(ret & BDRV_BLOCK_ZERO);
     }
+    qemu_co_mutex_lock(&e->lock);
     if (ret) {
-        qemu_co_mutex_lock(&e->lock);
-        dirty_map_set(&e->dirty, offset, n);
-        qemu_co_mutex_unlock(&e->lock);
+        set_dirty_locked(e, offset, n);
+    } else if (e->moving) {
+        mark_unallocated_locked(e, offset, n);
     }
+    qemu_co_mutex_unlock(&e->lock);
     return offset + n;
 }
 
@@ -431,10 +543,13 @@ static void coroutine_fn copy_op_co(void *opaque)
     return_buffer(e, op->buf);
     if (ret < 0) {
         /* Copy the whole region again later */
-        dirty_map_set(&e->dirty, op->req.offset, op->req.bytes);
+        set_dirty_locked(e, op->req.offset, op->req.bytes);
         record_error(e, ret, is_read);
     } else {
         e->bytes_done += op->req.bytes;
+        if (e->moving) {
+            mark_copied_locked(e, op->req.offset, op->req.bytes);
+        }
     }
     e->ops_in_flight--;
     e->bytes_in_flight -= op->req.bytes;
@@ -542,6 +657,10 @@ bool coroutine_fn copy_engine_in_sync(CopyEngine *e)
     catch_up_locked(e);
     in_sync = e->ops_in_flight == 0 && e->dirtying_writes == 0 &&
               dirty_map_count(&e->dirty) == 0;
+    if (e->moving) {
+        /* READY means the top is empty: every write goes to the base */
+        in_sync = in_sync && dirty_map_count(&e->copied) == 0;
+    }
     qemu_co_mutex_unlock(&e->lock);
     return in_sync;
 }
@@ -600,19 +719,20 @@ void copy_engine_set_window(CopyEngine *e, int64_t bytes)
     e->max_ops = MAX(1, MIN(bytes / e->chunk, max_ops(e)));
 }
 
+/* A guest write to the destination, with @flags (which the caller chose) */
 static int coroutine_fn GRAPH_RDLOCK write_dest(CopyEngine *e, LivemergeRequestKind kind,
                                    int64_t offset, int64_t bytes,
                                    QEMUIOVector *qiov, size_t qiov_offset,
                                    BdrvRequestFlags flags)
 {
-    /* Durability is the source's business until the pivot flushes */
     switch (kind) {
     case LIVEMERGE_REQ_WRITE:
         return bdrv_co_pwritev_part(e->cfg.dest, offset, bytes, qiov,
-                                    qiov_offset, 0);
+                                    qiov_offset, flags);
     case LIVEMERGE_REQ_WRITE_ZEROES:
-        return bdrv_co_pwrite_zeroes(e->cfg.dest, offset, bytes,
-                                     flags & BDRV_REQ_MAY_UNMAP);
+        return bdrv_co_pwrite_zeroes(e->cfg.dest, offset, bytes, flags);
+    case LIVEMERGE_REQ_DISCARD:
+        return bdrv_co_pdiscard(e->cfg.dest, offset, bytes);
     default:
         g_assert_not_reached();
     }
@@ -679,8 +799,9 @@ static void coroutine_fn side_write_co(void *opaque)
     /* The guest's request holds it too: no writer can be waiting for us */
     bdrv_graph_co_rdlock();
     if (w->to_dest) {
+        /* Durability is the source's business until the pivot flushes */
         w->ret = write_dest(w->engine, w->kind, w->offset, w->bytes, w->qiov,
-                            w->qiov_offset, w->flags);
+                            w->qiov_offset, w->flags & BDRV_REQ_MAY_UNMAP);
     } else {
         w->ret = write_source(w->engine, w->kind, w->offset, w->bytes,
                               w->qiov, w->qiov_offset, w->flags);
@@ -726,16 +847,17 @@ static int coroutine_fn write_both(CopyEngine *e, LivemergeRequestKind kind,
     return side[0].ret;
 }
 
-int coroutine_fn GRAPH_RDLOCK copy_engine_guest_write(void *opaque,
-                                         LivemergeRequestKind kind,
-                                         int64_t offset, int64_t bytes,
-                                         QEMUIOVector *qiov,
-                                         size_t qiov_offset,
-                                         BdrvRequestFlags flags)
+/*
+ * A guest write to a part of the disk the top holds, with the range lock
+ * held by the caller
+ */
+static int coroutine_fn GRAPH_RDLOCK write_held(CopyEngine *e,
+                                   LivemergeRequestKind kind,
+                                   int64_t offset, int64_t bytes,
+                                   QEMUIOVector *qiov, size_t qiov_offset,
+                                   BdrvRequestFlags flags)
 {
-    CopyEngine *e = opaque;
-    BlockReq req;
-    int64_t start, len, covered_start, covered_len = 0, cleaned = 0;
+    int64_t start, len, covered_start = 0, covered_len = 0, cleaned = 0;
     bool to_dest, mark_dirty;
     int ret, ret2 = 0;
 
@@ -745,10 +867,6 @@ int coroutine_fn GRAPH_RDLOCK copy_engine_guest_write(void *opaque,
     }
 
     qemu_co_mutex_lock(&e->lock);
-    while (reqlist_wait_one(&e->locked, start, len, &e->lock)) {
-        /* wait for the copy or guest write that holds part of the range */
-    }
-    reqlist_init_req(&e->locked, &req, start, len);
     /*
      * A region that is dirty anyway is copied later: no need twice, unless
      * the write replaces whole granules of it, which it then cleans: the
@@ -793,10 +911,14 @@ int coroutine_fn GRAPH_RDLOCK copy_engine_guest_write(void *opaque,
 
     qemu_co_mutex_lock(&e->lock);
     if (mark_dirty) {
-        e->bytes_dirtied += dirty_map_set(&e->dirty, offset, bytes);
+        e->bytes_dirtied += set_dirty_locked(e, offset, bytes);
     } else {
         /* What the write cleaned is progress, as a copy's would be */
         e->bytes_done += cleaned;
+        if (e->moving && cleaned) {
+            /* ...and may leave the top like a copy's */
+            mark_copied_locked(e, covered_start, covered_len);
+        }
     }
     if (to_dest && ret >= 0 && ret2 < 0) {
         /* The guest's write is safe on the source; the region is recopied */
@@ -805,9 +927,295 @@ int coroutine_fn GRAPH_RDLOCK copy_engine_guest_write(void *opaque,
     if (!to_dest) {
         e->dirtying_writes--;
     }
+    qemu_co_mutex_unlock(&e->lock);
+    return ret;
+}
+
+/*
+ * How much of [offset, offset + bytes) from @offset on is on one side of
+ * the top's emptying: given back (*moved) or not
+ */
+static int64_t same_side(CopyEngine *e, int64_t offset, int64_t bytes,
+                         bool *moved)
+{
+    int64_t n;
+
+    qemu_co_mutex_lock(&e->lock);
+    *moved = e->moving;
+    n = *moved ? dirty_map_run(&e->moved, offset, bytes, moved) : bytes;
+    qemu_co_mutex_unlock(&e->lock);
+    return n;
+}
+
+int coroutine_fn GRAPH_RDLOCK copy_engine_guest_write(void *opaque,
+                                         LivemergeRequestKind kind,
+                                         int64_t offset, int64_t bytes,
+                                         QEMUIOVector *qiov,
+                                         size_t qiov_offset,
+                                         BdrvRequestFlags flags)
+{
+    CopyEngine *e = opaque;
+    BlockReq req;
+    int64_t start, len, n;
+    bool moved;
+    int ret = 0;
+
+    aligned_range(e, offset, bytes, &start, &len);
+    qemu_co_mutex_lock(&e->lock);
+    while (reqlist_wait_one(&e->locked, start, len, &e->lock)) {
+        /* wait for the copy or guest write that holds part of the range */
+    }
+    reqlist_init_req(&e->locked, &req, start, len);
+    qemu_co_mutex_unlock(&e->lock);
+
+    /*
+     * Where the top gave a region back, the write goes to the base alone
+     * (the top reads through to it); a write across the border is split
+     * there, so the top never holds a region again
+     */
+    while (ret >= 0 && bytes > 0) {
+        n = same_side(e, offset, bytes, &moved);
+        if (moved) {
+            /* As the guest asked for it: the base alone holds it */
+            ret = write_dest(e, kind, offset, n, qiov, qiov_offset, flags);
+        } else {
+            ret = write_held(e, kind, offset, n, qiov, qiov_offset, flags);
+        }
+        offset += n;
+        qiov_offset += n;
+        bytes -= n;
+    }
+
+    qemu_co_mutex_lock(&e->lock);
     reqlist_remove_req(&req);
     qemu_co_mutex_unlock(&e->lock);
     return ret;
+}
+
+int coroutine_fn GRAPH_RDLOCK copy_engine_guest_read(void *opaque,
+                                        int64_t offset, int64_t bytes,
+                                        QEMUIOVector *qiov,
+                                        size_t qiov_offset,
+                                        BdrvRequestFlags flags)
+{
+    CopyEngine *e = opaque;
+    BlockReq req;
+    int64_t start, len;
+    int ret;
+
+    if (!e->moving) {
+        return livemerge_filter_co_read_child(e->cfg.filter, offset, bytes,
+                                              qiov, qiov_offset, flags);
+    }
+    /*
+     * A read of the top may have looked up a cluster a round gives back:
+     * rounds and reads keep out of each other's way (reads do not wait
+     * for copies or writes, nor for each other)
+     */
+    aligned_range(e, offset, bytes, &start, &len);
+    qemu_co_mutex_lock(&e->lock);
+    while (reqlist_wait_one(&e->unallocating, start, len, &e->lock)) {
+        /* wait for the round */
+    }
+    reqlist_init_req(&e->reading, &req, start, len);
+    qemu_co_mutex_unlock(&e->lock);
+
+    ret = livemerge_filter_co_read_child(e->cfg.filter, offset, bytes, qiov,
+                                         qiov_offset, flags);
+
+    qemu_co_mutex_lock(&e->lock);
+    reqlist_remove_req(&req);
+    qemu_co_mutex_unlock(&e->lock);
+    return ret;
+}
+
+int coroutine_fn GRAPH_RDLOCK copy_engine_guest_flush(void *opaque)
+{
+    CopyEngine *e = opaque;
+    int ret = bdrv_co_flush(e->cfg.filter->file->bs);
+
+    /*
+     * What the top gave back lives in the destination alone, and the
+     * top's own flush does not reach its backing file
+     */
+    if (ret == 0 && e->empties_top) {
+        ret = bdrv_co_flush(e->cfg.dest->bs);
+    }
+    return ret;
+}
+
+/*
+ * Emptying the top.  Once a region is in sync it need not stay in the
+ * top: given back to the base, it costs the guest nothing for the rest of
+ * the job, where a region kept in sync costs every write to it a second
+ * one (write-blocking) or a copy again (background).  So copied regions
+ * are given back in rounds: make what the destination holds durable, then
+ * free the top's clusters of every region still in sync; from then on the
+ * guest's writes there go to the destination alone and the top reads
+ * through to it.  The order is what keeps a crash harmless: the top's
+ * metadata can reach the disk whenever qcow2 writes it, and by then the
+ * base holds the data.  A region dirtied after its copy (a guest write to
+ * the top, a write around the filter) leaves the round; one a round gives
+ * back is range-locked against writes and copies, and against reads,
+ * which may have looked up a cluster of it in the top.
+ */
+bool copy_engine_move_due(CopyEngine *e)
+{
+    int64_t copied;
+
+    if (!e->moving) {
+        return false;
+    }
+    copied = dirty_map_count(&e->copied);
+    return copied >= e->move_batch ||
+           (copied > 0 && e->ops_in_flight == 0 &&
+            dirty_map_count(&e->dirty) == 0);
+}
+
+bool copy_engine_empties_top(CopyEngine *e)
+{
+    return e->empties_top;
+}
+
+/*
+ * Another parent that may write the top bypasses the range locks: its
+ * writes to a region being given back could be lost.  The job's own
+ * links do not write the top.
+ */
+static bool GRAPH_RDLOCK top_has_other_writer(CopyEngine *e)
+{
+    BdrvChild *c;
+
+    QLIST_FOREACH(c, &e->cfg.view_top->parents, next_parent) {
+        if (c != e->cfg.filter->file &&
+            (c->perm & (BLK_PERM_WRITE | BLK_PERM_WRITE_UNCHANGED))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Called with e->lock held.  The top keeps what it still holds; the
+ * regions it gave back read through to the base, and the guest's writes
+ * to them go to the top again, as any other.
+ */
+static void stop_moving_locked(CopyEngine *e)
+{
+    e->moving = false;
+    hbitmap_reset_all(e->copied.bitmap);
+    hbitmap_reset_all(e->to_move.bitmap);
+    hbitmap_reset_all(e->moved.bitmap);
+}
+
+/*
+ * Before a round: the destination durable, and the top's image file
+ * written back.  Data first, with the qcow2 metadata unlocked: a flush of
+ * a qcow2 node writes its metadata caches holding the driver's lock, and
+ * when a cache must wait for another to be durable (freed clusters wait
+ * for the tables that no longer use them; new tables for the refcounts
+ * of their clusters) that is a flush of the whole image file, every
+ * write to the node waiting meanwhile.  The round's first give-back
+ * makes one such flush of the top (after the guest's writes allocated
+ * there with nothing flushed since, writing back seconds of them: the
+ * guest stood still for 1.5 s).  A flush of the image file first leaves
+ * those flushes little to wait for.
+ */
+static int coroutine_fn GRAPH_RDLOCK flush_for_move(CopyEngine *e)
+{
+    BlockDriverState *dest = e->cfg.dest->bs;
+    BlockDriverState *top = e->cfg.view_top;
+    int ret = 0;
+
+    if (dest->file) {
+        ret = bdrv_co_flush(dest->file->bs);
+    }
+    if (ret == 0) {
+        ret = bdrv_co_flush(dest);
+    }
+    if (ret == 0) {
+        /* The top's own data needs no flush: a failure here is not fatal */
+        bdrv_co_flush(top->file->bs);
+    }
+    return ret;
+}
+
+/* Give back [offset, offset + bytes), range-locked by the caller */
+static int coroutine_fn unallocate_run(CopyEngine *e, int64_t offset,
+                                       int64_t bytes)
+{
+    int ret;
+
+    bdrv_graph_co_rdlock();
+    ret = lm_qcow2_co_unallocate(e->cfg.view_top, offset, bytes);
+    bdrv_graph_co_rdunlock();
+    return ret;
+}
+
+int coroutine_fn copy_engine_move(CopyEngine *e)
+{
+    BlockReq req, unalloc;
+    int64_t cursor = 0, offset, bytes;
+    bool other_writer;
+    int ret;
+
+    qemu_co_mutex_lock(&e->lock);
+    dirty_map_take_all(&e->to_move, &e->copied);
+    qemu_co_mutex_unlock(&e->lock);
+
+    bdrv_graph_co_rdlock();
+    ret = flush_for_move(e);
+    other_writer = top_has_other_writer(e);
+    bdrv_graph_co_rdunlock();
+
+    qemu_co_mutex_lock(&e->lock);
+    if (ret < 0 || other_writer) {
+        if (ret < 0) {
+            /* Nothing is given back; the job reports the error */
+            dirty_map_take_all(&e->copied, &e->to_move);
+            record_error(e, ret, false);
+        } else {
+            stop_moving_locked(e);
+        }
+        qemu_co_mutex_unlock(&e->lock);
+        return ret;
+    }
+    /* What writes around the filter changed is not in the base yet */
+    catch_up_locked(e);
+    while (dirty_map_next(&e->to_move, cursor, MOVE_MAX_RUN, &offset,
+                          &bytes) && offset >= cursor) {
+        if (reqlist_wait_one(&e->locked, offset, bytes, &e->lock)) {
+            /* A write may have taken part of it out: look again */
+            continue;
+        }
+        reqlist_init_req(&e->locked, &req, offset, bytes);
+        reqlist_init_req(&e->unallocating, &unalloc, offset, bytes);
+        while (reqlist_wait_one(&e->reading, offset, bytes, &e->lock)) {
+            /* reads that started before the round hold on to the top */
+        }
+        qemu_co_mutex_unlock(&e->lock);
+
+        ret = unallocate_run(e, offset, bytes);
+
+        qemu_co_mutex_lock(&e->lock);
+        dirty_map_clear(&e->to_move, offset, bytes);
+        if (ret == 0) {
+            dirty_map_set(&e->moved, offset, bytes);
+        }
+        reqlist_remove_req(&unalloc);
+        reqlist_remove_req(&req);
+        if (ret < 0) {
+            /*
+             * The top may have given back part of it: it then reads the
+             * same from the base.  The job goes on as a plain commit.
+             */
+            stop_moving_locked(e);
+            break;
+        }
+        cursor = offset + bytes;
+    }
+    qemu_co_mutex_unlock(&e->lock);
+    return 0;
 }
 
 int64_t copy_engine_take_done(CopyEngine *e)

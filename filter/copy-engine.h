@@ -54,6 +54,12 @@ typedef struct CopyEngineConfig {
     bool zero_unallocated;
     /* The filter whose child receives guest writes (NULL: none mirrored) */
     BlockDriverState *filter;
+    /*
+     * Empty the view's top into the destination as regions reach it (see
+     * copy_engine_move()), where that can be done: an active commit into
+     * the top's own backing file, a qcow2 top
+     */
+    bool empty_top;
     int64_t granularity;
     /* Largest single copy request; each copy holds a buffer this big */
     int64_t max_chunk;
@@ -133,13 +139,36 @@ int64_t copy_engine_max_window(CopyEngine *e);
 /* The smallest window: one busy_chunk copy at a time */
 int64_t copy_engine_min_window(CopyEngine *e);
 
-/* The filter's write handler (see LivemergeWriteHandler) */
+/* The filter's request handler (see LivemergeRequestHandler) */
 int coroutine_fn GRAPH_RDLOCK copy_engine_guest_write(void *opaque,
                                          LivemergeRequestKind kind,
                                          int64_t offset, int64_t bytes,
                                          QEMUIOVector *qiov,
                                          size_t qiov_offset,
                                          BdrvRequestFlags flags);
+int coroutine_fn GRAPH_RDLOCK copy_engine_guest_read(void *opaque,
+                                        int64_t offset, int64_t bytes,
+                                        QEMUIOVector *qiov,
+                                        size_t qiov_offset,
+                                        BdrvRequestFlags flags);
+int coroutine_fn GRAPH_RDLOCK copy_engine_guest_flush(void *opaque);
+
+/*
+ * Emptying the top (CopyEngineConfig.empty_top): whether the engine does
+ * (or did: the destination then holds data the top no longer has, and
+ * needs a flush of its own whenever the guest's data must be durable)
+ */
+bool copy_engine_empties_top(CopyEngine *e);
+/* Whether enough was copied since the last round to give it back */
+bool copy_engine_move_due(CopyEngine *e);
+/*
+ * One round: flush the destination, then give back to it the top's
+ * clusters of every region still in sync.  Returns 0 or the flush's
+ * negative errno (also reported by copy_engine_take_error()).  A top that
+ * cannot give back a region, or that another parent may write, ends the
+ * emptying: the job goes on as a plain commit.
+ */
+int coroutine_fn copy_engine_move(CopyEngine *e);
 
 /* Bytes brought in sync since the last call: for progress */
 int64_t copy_engine_take_done(CopyEngine *e);

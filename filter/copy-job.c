@@ -173,7 +173,13 @@ static void coroutine_fn copy_step(CopyJob *s)
      */
     int64_t hold = MAX(pacing_hold_ns(s->pacing),
                        ratelimit_calculate_delay(&s->common.limit, 0));
-    int64_t started = hold ? 0 : copy_engine_start_next(s->engine);
+    int64_t started;
+
+    if (copy_engine_move_due(s->engine)) {
+        /* An error is the engine's to report, as a copy's is */
+        copy_engine_move(s->engine);
+    }
+    started = hold ? 0 : copy_engine_start_next(s->engine);
 
     if (hold) {
         job_sleep_ns(&s->common.job, hold);
@@ -446,10 +452,10 @@ static int final_sync(CopyJob *s)
     return final_sync_wait(s, &f);
 }
 
-static void remove_write_handler(CopyJob *s)
+static void remove_request_handler(CopyJob *s)
 {
     if (s->handler_installed) {
-        livemerge_filter_set_write_handler(s->filter, NULL);
+        livemerge_filter_set_request_handler(s->filter, NULL);
         s->handler_installed = false;
     }
 }
@@ -457,7 +463,7 @@ static void remove_write_handler(CopyJob *s)
 /* Before the graph changes: guest writes go straight on, chain unfrozen */
 static void release_chain(CopyJob *s)
 {
-    remove_write_handler(s);
+    remove_request_handler(s);
     if (s->chain_frozen) {
         bdrv_graph_rdlock_main_loop();
         bdrv_unfreeze_backing_chain(s->frozen_top, s->frozen_base);
@@ -488,6 +494,25 @@ static bool wants_finish(CopyJob *s)
 }
 
 /*
+ * A commit that ends without its pivot leaves in the base what the top
+ * gave back, which the guest's flushes of the top no longer reach: flush
+ * it before the filter (which flushed both) goes
+ */
+static void flush_moved(CopyJob *s)
+{
+    int ret;
+
+    bdrv_graph_rdlock_main_loop();
+    ret = bdrv_flush(s->dest->bs);
+    bdrv_graph_rdunlock_main_loop();
+    if (ret < 0) {
+        error_report("livemerge: %s job '%s': could not flush '%s': %s",
+                     job_type_str(&s->common.job), s->common.job.id,
+                     bdrv_get_node_name(s->dest->bs), strerror(-ret));
+    }
+}
+
+/*
  * Put the graph in its final shape (the kind's finish), or leave it as it
  * was; either way the filter goes.  A soft cancel after READY leaves the
  * destination a point-in-time copy of the source.
@@ -510,6 +535,8 @@ static int copy_job_exit(Job *job)
     if (sync && !s->finished_by_group && s->engine) {
         ret = final_sync(s);
         finish = finish && ret == 0;
+    } else if (s->engine && copy_engine_empties_top(s->engine)) {
+        flush_moved(s);
     }
     release_chain(s);
     if (!s->goes_ready) {
@@ -649,15 +676,17 @@ static int start_engine(CopyJob *s, const CopyJobOptions *o, Error **errp)
     return 0;
 }
 
-static void install_write_handler(CopyJob *s)
+static void install_request_handler(CopyJob *s)
 {
-    LivemergeWriteHandler handler = {
+    LivemergeRequestHandler handler = {
         .co_write = copy_engine_guest_write,
+        .co_read = copy_engine_guest_read,
+        .co_flush = copy_engine_guest_flush,
         .opaque = s->engine,
     };
 
     bdrv_drained_begin(s->filter);
-    livemerge_filter_set_write_handler(s->filter, &handler);
+    livemerge_filter_set_request_handler(s->filter, &handler);
     s->handler_installed = true;
     bdrv_drained_end(s->filter);
 }
@@ -671,7 +700,7 @@ static int copy_job_setup(CopyJob *s, const CopyJobOptions *o, Error **errp)
         return ret;
     }
     if (s->mirrors_writes) {
-        install_write_handler(s);
+        install_request_handler(s);
     }
     return 0;
 }
@@ -941,7 +970,7 @@ static void group_end_jobs(CopyJob **jobs, size_t n, bool pivot)
 
         /* Writes from now on are the new disk's (or the source's) alone */
         lm_aio_context_acquire(job_context(jobs[i]));
-        remove_write_handler(jobs[i]);
+        remove_request_handler(jobs[i]);
         lm_aio_context_release(job_context(jobs[i]));
         jobs[i]->finished_by_group = true;
         WITH_JOB_LOCK_GUARD() {

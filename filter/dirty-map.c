@@ -81,3 +81,22 @@ bool dirty_map_next(DirtyMap *map, int64_t start, int64_t max_bytes,
            hbitmap_next_dirty_area(map->bitmap, 0, start, max_bytes,
                                    offset, bytes);
 }
+
+void dirty_map_take_all(DirtyMap *to, DirtyMap *from)
+{
+    assert(to->length == from->length &&
+           to->granularity == from->granularity);
+    hbitmap_merge(to->bitmap, from->bitmap, to->bitmap);
+    hbitmap_reset_all(from->bitmap);
+}
+
+int64_t dirty_map_run(DirtyMap *map, int64_t offset, int64_t bytes,
+                      bool *dirty)
+{
+    int64_t next;
+
+    *dirty = hbitmap_get(map->bitmap, offset);
+    next = *dirty ? hbitmap_next_zero(map->bitmap, offset, bytes)
+                  : hbitmap_next_dirty(map->bitmap, offset, bytes);
+    return next < 0 ? bytes : next - offset;
+}

@@ -8,7 +8,9 @@
  * A region bitmap at the job's granularity.  A clear bit means "the
  * destination holds what the guest reads here"; a set bit means it must
  * be copied (again).  It is the one place that knows what is done, so it
- * is also where persisting progress will live.
+ * is also where persisting progress will live.  The engine keeps other
+ * sets of regions in the same structure (what a commit that empties its
+ * top has copied, and has moved): "dirty" then means "in the set".
  */
 
 #ifndef LIVEMERGE_DIRTY_MAP_H
@@ -46,5 +48,15 @@ int64_t dirty_map_count(DirtyMap *map);
  */
 bool dirty_map_next(DirtyMap *map, int64_t start, int64_t max_bytes,
                     int64_t *offset, int64_t *bytes);
+
+/*
+ * The length of the run of regions from @offset on (at most @bytes) that
+ * are all dirty or all clean, and which (*dirty)
+ */
+int64_t dirty_map_run(DirtyMap *map, int64_t offset, int64_t bytes,
+                      bool *dirty);
+
+/* Add every region of @from to @to (same length and granularity); @from empties */
+void dirty_map_take_all(DirtyMap *to, DirtyMap *from);
 
 #endif

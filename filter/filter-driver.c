@@ -6,9 +6,10 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
  * On its own the filter forwards every request to its one child ("file")
- * unchanged and counts them.  A job installs a write handler to see guest
- * writes: that is where it serialises them against its copies and, in
- * write-blocking mode, mirrors them to the destination.
+ * unchanged and counts them.  A job installs a request handler to see
+ * guest writes: that is where it serialises them against its copies and,
+ * in write-blocking mode, mirrors them to the destination (and, for a
+ * commit that empties its top, reads and flushes too).
  */
 
 #include "qemu/osdep.h"
@@ -21,7 +22,7 @@
 
 typedef struct BDRVLivemergeState {
     LivemergeCounter counters[LIVEMERGE_REQ__MAX];
-    LivemergeWriteHandler write_handler;
+    LivemergeRequestHandler request_handler;
     /* A job writes to a node below: the chain must let it */
     bool share_write;
     /* The id of the job the filter belongs to, NULL if none */
@@ -119,15 +120,35 @@ static int coroutine_fn GRAPH_RDLOCK livemerge_co_preadv_part(BlockDriverState *
                                                  size_t qiov_offset,
                                                  BdrvRequestFlags flags)
 {
+    BDRVLivemergeState *s = bs->opaque;
     int64_t started;
+    int ret;
 
     if (!bs->file) {
         return -ENOMEDIUM;
     }
     started = count_request(bs, LIVEMERGE_REQ_READ, bytes);
-    return count_done(bs, LIVEMERGE_REQ_READ, started,
-                      bdrv_co_preadv_part(bs->file, offset, bytes, qiov,
-                                          qiov_offset, flags));
+    if (s->request_handler.co_read) {
+        ret = s->request_handler.co_read(s->request_handler.opaque, offset,
+                                         bytes, qiov, qiov_offset, flags);
+    } else {
+        ret = livemerge_filter_co_read_child(bs, offset, bytes, qiov,
+                                             qiov_offset, flags);
+    }
+    return count_done(bs, LIVEMERGE_REQ_READ, started, ret);
+}
+
+int coroutine_fn GRAPH_RDLOCK livemerge_filter_co_read_child(BlockDriverState *bs,
+                                                int64_t offset, int64_t bytes,
+                                                QEMUIOVector *qiov,
+                                                size_t qiov_offset,
+                                                BdrvRequestFlags flags)
+{
+    if (!bs->file) {
+        return -ENOMEDIUM;
+    }
+    return bdrv_co_preadv_part(bs->file, offset, bytes, qiov, qiov_offset,
+                               flags);
 }
 
 int coroutine_fn GRAPH_RDLOCK livemerge_filter_co_write_child(BlockDriverState *bs,
@@ -168,8 +189,8 @@ static int coroutine_fn GRAPH_RDLOCK livemerge_co_write(BlockDriverState *bs,
         return -ENOMEDIUM;
     }
     started = count_request(bs, kind, bytes);
-    if (s->write_handler.co_write) {
-        ret = s->write_handler.co_write(s->write_handler.opaque, kind,
+    if (s->request_handler.co_write) {
+        ret = s->request_handler.co_write(s->request_handler.opaque, kind,
                                         offset, bytes, qiov, qiov_offset,
                                         flags);
     } else {
@@ -208,12 +229,20 @@ static int coroutine_fn GRAPH_RDLOCK livemerge_co_pdiscard(BlockDriverState *bs,
 
 static int coroutine_fn GRAPH_RDLOCK livemerge_co_flush(BlockDriverState *bs)
 {
+    BDRVLivemergeState *s = bs->opaque;
+    int64_t started;
+    int ret;
+
     if (!bs->file) {
         return -ENOMEDIUM;
     }
-    return count_done(bs, LIVEMERGE_REQ_FLUSH,
-                      count_request(bs, LIVEMERGE_REQ_FLUSH, 0),
-                      bdrv_co_flush(bs->file->bs));
+    started = count_request(bs, LIVEMERGE_REQ_FLUSH, 0);
+    if (s->request_handler.co_flush) {
+        ret = s->request_handler.co_flush(s->request_handler.opaque);
+    } else {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    return count_done(bs, LIVEMERGE_REQ_FLUSH, started, ret);
 }
 
 static int coroutine_fn GRAPH_RDLOCK livemerge_co_truncate(BlockDriverState *bs,
@@ -269,13 +298,13 @@ void livemerge_filter_get_counters(BlockDriverState *bs,
     }
 }
 
-void livemerge_filter_set_write_handler(BlockDriverState *bs,
-                                        const LivemergeWriteHandler *handler)
+void livemerge_filter_set_request_handler(BlockDriverState *bs,
+                                        const LivemergeRequestHandler *handler)
 {
     BDRVLivemergeState *s = bs->opaque;
 
     assert(livemerge_is_filter(bs));
-    s->write_handler = handler ? *handler : (LivemergeWriteHandler) {};
+    s->request_handler = handler ? *handler : (LivemergeRequestHandler) {};
 }
 
 void livemerge_filter_set_owner(BlockDriverState *bs, const char *owner)

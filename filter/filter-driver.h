@@ -30,19 +30,28 @@ typedef struct LivemergeCounter {
 } LivemergeCounter;
 
 /*
- * What a job wants to see of guest writes.  The filter calls @co_write
+ * What a job wants to see of guest requests.  The filter calls @co_write
  * instead of writing to its child itself, so the job can serialise the
- * write against its copies and mirror it to the destination.  Reads,
- * flushes and block status are the job's business only through its own
- * copy loop.
+ * write against its copies and mirror it to the destination.  @co_read
+ * and @co_flush, when set, take the guest's reads and flushes as well: a
+ * job that moves data out of the child (a commit that empties its top)
+ * keeps reads off a region while it moves it, and owes the guest's flush
+ * a flush of where the data went.  Block status is the job's business
+ * only through its own copy loop.
  */
-typedef struct LivemergeWriteHandler {
+typedef struct LivemergeRequestHandler {
     int coroutine_fn GRAPH_RDLOCK_PTR (*co_write)(void *opaque, LivemergeRequestKind kind,
                                  int64_t offset, int64_t bytes,
                                  QEMUIOVector *qiov, size_t qiov_offset,
                                  BdrvRequestFlags flags);
+    int coroutine_fn GRAPH_RDLOCK_PTR (*co_read)(void *opaque, int64_t offset,
+                                                 int64_t bytes,
+                                                 QEMUIOVector *qiov,
+                                                 size_t qiov_offset,
+                                                 BdrvRequestFlags flags);
+    int coroutine_fn GRAPH_RDLOCK_PTR (*co_flush)(void *opaque);
     void *opaque;
-} LivemergeWriteHandler;
+} LivemergeRequestHandler;
 
 extern BlockDriver bdrv_livemerge;
 
@@ -53,11 +62,11 @@ void livemerge_filter_get_counters(BlockDriverState *bs,
                                    LivemergeCounter out[LIVEMERGE_REQ__MAX]);
 
 /*
- * Route guest writes through @handler (NULL: straight to the child).
- * Call with the node drained so no write sees half a change.
+ * Route guest requests through @handler (NULL: straight to the child).
+ * Call with the node drained so no request sees half a change.
  */
-void livemerge_filter_set_write_handler(BlockDriverState *bs,
-                                        const LivemergeWriteHandler *handler);
+void livemerge_filter_set_request_handler(BlockDriverState *bs,
+                                        const LivemergeRequestHandler *handler);
 
 /*
  * The job that owns the filter (@owner, its id; NULL: nobody): only the
@@ -73,12 +82,19 @@ const char *livemerge_filter_owner(BlockDriverState *bs);
 int GRAPH_RDLOCK livemerge_filter_set_share_write(BlockDriverState *bs, bool share,
                                      Error **errp);
 
-/* Write straight to the filtered child; what a write handler calls */
+/* Write straight to the filtered child; what a request handler calls */
 int coroutine_fn GRAPH_RDLOCK livemerge_filter_co_write_child(BlockDriverState *bs,
                                                  LivemergeRequestKind kind,
                                                  int64_t offset, int64_t bytes,
                                                  QEMUIOVector *qiov,
                                                  size_t qiov_offset,
                                                  BdrvRequestFlags flags);
+
+/* Read straight from the filtered child; what a request handler calls */
+int coroutine_fn GRAPH_RDLOCK livemerge_filter_co_read_child(BlockDriverState *bs,
+                                                int64_t offset, int64_t bytes,
+                                                QEMUIOVector *qiov,
+                                                size_t qiov_offset,
+                                                BdrvRequestFlags flags);
 
 #endif

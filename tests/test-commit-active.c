@@ -11,6 +11,8 @@
  * exactly what it wrote, and the images must be clean.
  */
 
+#include <signal.h>
+
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
@@ -355,12 +357,169 @@ static void test_guest_writes_clean(void)
     disk_teardown(&d);
 }
 
+/* What the overlay itself holds (data or zero clusters), in bytes */
+static guint64 overlay_holds(Disk *d)
+{
+    g_autoptr(GArray) map = lm_test_image_map(d->overlay);
+    guint64 bytes = 0;
+
+    for (guint i = 0; i < map->len; i++) {
+        LmTestMapEntry *e = &g_array_index(map, LmTestMapEntry, i);
+
+        if (e->depth == 0 && e->present) {
+            bytes += e->length;
+        }
+    }
+    return bytes;
+}
+
+/* The guest's flush makes the daemon write the overlay's metadata out */
+static guint64 overlay_holds_flushed(Disk *d)
+{
+    g_autoptr(GError) err = NULL;
+
+    g_assert_true(lm_test_guest_flush(d->guest, &err));
+    g_assert_no_error(err);
+    return overlay_holds(d);
+}
+
+static gint64 job_progress(Disk *d, gint64 *len)
+{
+    g_autoptr(JsonObject) job = query_job(d);
+
+    g_assert_nonnull(job);
+    *len = json_object_get_int_member(job, "len");
+    return json_object_get_int_member(job, "offset");
+}
+
+/* Until the job has done @percent of its work */
+static void wait_progress(Disk *d, int percent)
+{
+    gint64 len, offset;
+
+    for (int i = 0; i < EVENT_TIMEOUT_MS / 50; i++) {
+        offset = job_progress(d, &len);
+        if (len > 0 && offset * 100 >= len * percent) {
+            return;
+        }
+        g_usleep(50 * 1000);
+    }
+    g_assert_not_reached();
+}
+
+/*
+ * An active commit empties the overlay as it goes: at READY, with the
+ * guest still writing, the overlay holds nothing (every write goes to
+ * the base alone), and the pivot finds everything in the base.
+ */
+static void test_empties_top(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonObject) ev = NULL;
+    gboolean load_running = TRUE;
+    const Case c = { "adaptive", LOAD_RANDOM_4K, END_PIVOT };
+    Disk d = {};
+
+    disk_setup(&d);
+    g_assert_cmpuint(overlay_holds_flushed(&d), >=, 8 * 1024 * 1024);
+    start_load(&d, c.load);
+    lm_qmp_runf(d.qmp, &err, "livemerge-commit",
+                "{\"job-id\": \"job0\", \"device\": \"overlay\"}");
+    g_assert_no_error(err);
+    wait_ready(&d, &c, &load_running);
+    g_usleep(200 * 1000);
+    g_assert_cmpuint(overlay_holds_flushed(&d), ==, 0);
+
+    lm_qmp_runf(d.qmp, &err, "block-job-complete", "{\"device\": \"job0\"}");
+    g_assert_no_error(err);
+    ev = wait_event(&d, "BLOCK_JOB_COMPLETED");
+    assert_no_job_error(ev);
+    stop_load(&d, c.load);
+    disk_teardown(&d);
+}
+
+/*
+ * Cancelled half way, the commit leaves an overlay that gave part of
+ * itself back to the base: the guest reads everything it wrote through
+ * it, before and after, and goes on writing to it.
+ */
+static void test_empties_top_cancel(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonObject) ev = NULL;
+    Disk d = {};
+    guint64 before;
+
+    disk_setup(&d);
+    before = overlay_holds_flushed(&d);
+    start_load(&d, LOAD_RANDOM_4K);
+    lm_qmp_runf(d.qmp, &err, "livemerge-commit",
+                "{\"job-id\": \"job0\", \"device\": \"overlay\", "
+                "\"speed\": %d}", 8 * 1024 * 1024);
+    g_assert_no_error(err);
+    wait_progress(&d, 50);
+    g_assert_cmpuint(overlay_holds_flushed(&d), <, before);
+
+    lm_qmp_runf(d.qmp, &err, "block-job-cancel", "{\"device\": \"job0\"}");
+    g_assert_no_error(err);
+    ev = wait_event(&d, "BLOCK_JOB_CANCELLED");
+    g_assert_null(query_job(&d));
+    g_usleep(300 * 1000);
+    stop_load(&d, LOAD_RANDOM_4K);
+    disk_teardown(&d);
+}
+
+/*
+ * The daemon killed while the commit empties the overlay: what the guest
+ * flushed is what the chain reads, offline, and both images are clean.
+ * Every region given back was durable in the base first.
+ */
+static void test_empties_top_crash(void)
+{
+    g_autoptr(GError) err = NULL;
+    LmTestLoadStats stats;
+    Disk d = {};
+
+    disk_setup(&d);
+    start_load(&d, LOAD_RANDOM_4K);
+    lm_qmp_runf(d.qmp, &err, "livemerge-commit",
+                "{\"job-id\": \"job0\", \"device\": \"overlay\", "
+                "\"speed\": %d}", 8 * 1024 * 1024);
+    g_assert_no_error(err);
+    wait_progress(&d, 40);
+    /* Its last writes flushed; the job goes on giving regions back */
+    g_assert_true(lm_test_guest_stop_load(d.guest, &stats, &err));
+    g_assert_no_error(err);
+    wait_progress(&d, 60);
+    lm_test_qsd_kill(d.qsd, SIGKILL);
+    lm_test_guest_crashed(d.guest);
+    lm_test_guest_disconnect(d.guest);
+
+    lm_test_image_check(d.base);
+    lm_test_image_check(d.overlay);
+    g_assert_true(lm_test_guest_open_image(d.guest, d.overlay, "qcow2",
+                                           &err));
+    g_assert_no_error(err);
+    g_assert_true(lm_test_guest_verify_all(d.guest, &err));
+    g_assert_no_error(err);
+    lm_test_guest_disconnect(d.guest);
+    lm_test_guest_free(d.guest);
+    lm_test_qsd_free(d.qsd);
+    g_free(d.base);
+    g_free(d.overlay);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
 
     g_test_add_func("/commit/active/write-blocking/guest-writes-clean",
                     test_guest_writes_clean);
+    g_test_add_func("/commit/active/empties-top/pivot", test_empties_top);
+    g_test_add_func("/commit/active/empties-top/cancel",
+                    test_empties_top_cancel);
+    g_test_add_func("/commit/active/empties-top/crash",
+                    test_empties_top_crash);
 
     for (guint m = 0; m < G_N_ELEMENTS(mode_names); m++) {
         for (Load l = LOAD_IDLE; l <= LOAD_SEQUENTIAL_1M; l++) {
