@@ -61,6 +61,7 @@ struct CopyEngine {
     DirtyMap copied;        /* in sync since the last round, still in the top */
     DirtyMap to_move;       /* the round's share of it */
     int64_t move_batch;     /* what makes a round due */
+    bool top_written_back;  /* see flush_for_move() */
     BlockReqList reading;   /* guest reads in flight, while moving */
     BlockReqList unallocating; /* what the round gives back right now */
     /* Set by the pacing policy: how big and how many copies at once */
@@ -1109,22 +1110,26 @@ static void stop_moving_locked(CopyEngine *e)
 }
 
 /*
- * Before a round: the destination durable, and the top's image file
- * written back.  Data first, with the qcow2 metadata unlocked: a flush of
- * a qcow2 node writes its metadata caches holding the driver's lock, and
- * when a cache must wait for another to be durable (freed clusters wait
- * for the tables that no longer use them; new tables for the refcounts
- * of their clusters) that is a flush of the whole image file, every
- * write to the node waiting meanwhile.  The round's first give-back
- * makes one such flush of the top (after the guest's writes allocated
- * there with nothing flushed since, writing back seconds of them: the
- * guest stood still for 1.5 s).  A flush of the image file first leaves
- * those flushes little to wait for.
+ * Before a round: the destination durable.  Data first, with the qcow2
+ * metadata unlocked: a flush of a qcow2 node writes its metadata caches
+ * holding the driver's lock, and when a cache must wait for another to be
+ * durable (freed clusters wait for the tables that no longer use them;
+ * new tables for the refcounts of their clusters) that is a flush of the
+ * whole image file, every write to the node waiting meanwhile.  A flush
+ * of the image file first leaves it little to wait for.
+ *
+ * The same goes for the top, once: the first give-back makes its tables
+ * wait for the refcounts of what the guest allocated before the job, a
+ * flush of the top's file under its lock, which after seconds of guest
+ * writes with nothing flushed held the guest for 1.5 s.  From then on the
+ * top allocates nothing (writes where it gave regions back go to the base)
+ * and its caches wait for nothing: its file is not written back again,
+ * which for a guest rewriting its disk would write every page back at
+ * every round.
  */
 static int coroutine_fn GRAPH_RDLOCK flush_for_move(CopyEngine *e)
 {
     BlockDriverState *dest = e->cfg.dest->bs;
-    BlockDriverState *top = e->cfg.view_top;
     int ret = 0;
 
     if (dest->file) {
@@ -1133,9 +1138,10 @@ static int coroutine_fn GRAPH_RDLOCK flush_for_move(CopyEngine *e)
     if (ret == 0) {
         ret = bdrv_co_flush(dest);
     }
-    if (ret == 0) {
+    if (ret == 0 && !e->top_written_back) {
         /* The top's own data needs no flush: a failure here is not fatal */
-        bdrv_co_flush(top->file->bs);
+        bdrv_co_flush(e->cfg.view_top->file->bs);
+        e->top_written_back = true;
     }
     return ret;
 }
