@@ -246,8 +246,9 @@ static void covered_range(CopyEngine *e, int64_t offset, int64_t bytes,
 
 /*
  * Called with e->lock held.  A region to copy (again) is no longer in
- * sync: no round may give it back before it is copied again.  Returns
- * the bytes that were clean before.
+ * sync: no round may give it back before it is copied again, and if the
+ * top gave it back, a write around the filter has allocated it there
+ * again.  Returns the bytes that were clean before.
  */
 static int64_t set_dirty_locked(CopyEngine *e, int64_t offset, int64_t bytes)
 {
@@ -257,6 +258,8 @@ static int64_t set_dirty_locked(CopyEngine *e, int64_t offset, int64_t bytes)
         aligned_range(e, offset, bytes, &start, &len);
         dirty_map_clear(&e->copied, start, len);
         dirty_map_clear(&e->to_move, start, len);
+        /* Only a write around the filter dirties a region given back */
+        dirty_map_clear(&e->moved, start, len);
     }
     return dirty_map_set(&e->dirty, offset, bytes);
 }
@@ -849,6 +852,37 @@ static int coroutine_fn write_both(CopyEngine *e, LivemergeRequestKind kind,
 }
 
 /*
+ * Another parent that may write the top bypasses the range locks: its
+ * writes to a region being given back could be lost.  The job's own
+ * links do not write the top.
+ */
+static bool GRAPH_RDLOCK top_has_other_writer(CopyEngine *e)
+{
+    BdrvChild *c;
+
+    QLIST_FOREACH(c, &e->cfg.view_top->parents, next_parent) {
+        if (c != e->cfg.filter->file &&
+            (c->perm & (BLK_PERM_WRITE | BLK_PERM_WRITE_UNCHANGED))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Called with e->lock held.  The top keeps what it still holds; the
+ * regions it gave back read through to the base, and the guest's writes
+ * to them go to the top again, as any other.
+ */
+static void stop_moving_locked(CopyEngine *e)
+{
+    e->moving = false;
+    hbitmap_reset_all(e->copied.bitmap);
+    hbitmap_reset_all(e->to_move.bitmap);
+    hbitmap_reset_all(e->moved.bitmap);
+}
+
+/*
  * A guest write to a part of the disk the top holds, with the range lock
  * held by the caller
  */
@@ -916,9 +950,14 @@ static int coroutine_fn GRAPH_RDLOCK write_held(CopyEngine *e,
     } else {
         /* What the write cleaned is progress, as a copy's would be */
         e->bytes_done += cleaned;
-        if (e->moving && cleaned) {
-            /* ...and may leave the top like a copy's */
-            mark_copied_locked(e, covered_start, covered_len);
+        if (e->moving) {
+            /*
+             * In sync, and to be given back like a copy, but not by a
+             * round whose flush came before this write: the guest may
+             * count on it being durable (FUA) on the source alone
+             */
+            dirty_map_clear(&e->to_move, start, len);
+            mark_copied_locked(e, start, len);
         }
     }
     if (to_dest && ret >= 0 && ret2 < 0) {
@@ -936,12 +975,16 @@ static int coroutine_fn GRAPH_RDLOCK write_held(CopyEngine *e,
  * How much of [offset, offset + bytes) from @offset on is on one side of
  * the top's emptying: given back (*moved) or not
  */
-static int64_t same_side(CopyEngine *e, int64_t offset, int64_t bytes,
-                         bool *moved)
+static int64_t coroutine_fn GRAPH_RDLOCK same_side(CopyEngine *e,
+                                                   int64_t offset,
+                                                   int64_t bytes, bool *moved)
 {
     int64_t n;
 
     qemu_co_mutex_lock(&e->lock);
+    if (e->moving && top_has_other_writer(e)) {
+        stop_moving_locked(e);
+    }
     *moved = e->moving;
     n = *moved ? dirty_map_run(&e->moved, offset, bytes, moved) : bytes;
     qemu_co_mutex_unlock(&e->lock);
@@ -1079,37 +1122,6 @@ bool copy_engine_empties_top(CopyEngine *e)
 }
 
 /*
- * Another parent that may write the top bypasses the range locks: its
- * writes to a region being given back could be lost.  The job's own
- * links do not write the top.
- */
-static bool GRAPH_RDLOCK top_has_other_writer(CopyEngine *e)
-{
-    BdrvChild *c;
-
-    QLIST_FOREACH(c, &e->cfg.view_top->parents, next_parent) {
-        if (c != e->cfg.filter->file &&
-            (c->perm & (BLK_PERM_WRITE | BLK_PERM_WRITE_UNCHANGED))) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/*
- * Called with e->lock held.  The top keeps what it still holds; the
- * regions it gave back read through to the base, and the guest's writes
- * to them go to the top again, as any other.
- */
-static void stop_moving_locked(CopyEngine *e)
-{
-    e->moving = false;
-    hbitmap_reset_all(e->copied.bitmap);
-    hbitmap_reset_all(e->to_move.bitmap);
-    hbitmap_reset_all(e->moved.bitmap);
-}
-
-/*
  * Before a round: the destination durable.  Data first, with the qcow2
  * metadata unlocked: a flush of a qcow2 node writes its metadata caches
  * holding the driver's lock, and when a cache must wait for another to be
@@ -1153,7 +1165,9 @@ static int coroutine_fn unallocate_run(CopyEngine *e, int64_t offset,
     int ret;
 
     bdrv_graph_co_rdlock();
-    ret = lm_qcow2_co_unallocate(e->cfg.view_top, offset, bytes);
+    /* A writer that came since the round began: stop (-EBUSY) */
+    ret = top_has_other_writer(e) ? -EBUSY :
+          lm_qcow2_co_unallocate(e->cfg.view_top, offset, bytes);
     bdrv_graph_co_rdunlock();
     return ret;
 }

@@ -535,7 +535,8 @@ static int copy_job_exit(Job *job)
     if (sync && !s->finished_by_group && s->engine) {
         ret = final_sync(s);
         finish = finish && ret == 0;
-    } else if (s->engine && copy_engine_empties_top(s->engine)) {
+    }
+    if (!finish && s->engine && copy_engine_empties_top(s->engine)) {
         flush_moved(s);
     }
     release_chain(s);

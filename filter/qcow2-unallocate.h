@@ -32,10 +32,11 @@ bool GRAPH_RDLOCK lm_qcow2_can_unallocate(BlockDriverState *bs,
 /*
  * Free the clusters of [offset, offset + bytes) in @bs, which then reads
  * its backing file there.  The freed clusters are not discarded in the
- * image file (a read still in flight would find zeroes there).  The
- * caller keeps every other request of the region out meanwhile and has
- * made what the backing file holds there durable first: qcow2 writes the
- * change out whenever its metadata cache does.
+ * image file (a read still in flight would find zeroes there), nor
+ * allocated again soon, and the changed tables are written to the image
+ * file before it returns (not flushed).  The caller keeps every other
+ * request of the region out meanwhile and has made what the backing file
+ * holds there durable first: the tables may reach the disk at any time.
  */
 int coroutine_fn GRAPH_RDLOCK lm_qcow2_co_unallocate(BlockDriverState *bs,
                                                      int64_t offset,

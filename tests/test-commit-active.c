@@ -471,8 +471,9 @@ static void test_empties_top_cancel(void)
 
 /*
  * The daemon killed while the commit empties the overlay: what the guest
- * flushed is what the chain reads, offline, and both images are clean.
- * Every region given back was durable in the base first.
+ * flushed is what the chain reads, offline, and neither image is corrupt
+ * (leaked clusters, as any crash of a qcow2 writer may leave, are
+ * allowed).  Every region given back was durable in the base first.
  */
 static void test_empties_top_crash(void)
 {
@@ -495,8 +496,8 @@ static void test_empties_top_crash(void)
     lm_test_guest_crashed(d.guest);
     lm_test_guest_disconnect(d.guest);
 
-    lm_test_image_check(d.base);
-    lm_test_image_check(d.overlay);
+    lm_test_image_check_after_crash(d.base);
+    lm_test_image_check_after_crash(d.overlay);
     g_assert_true(lm_test_guest_open_image(d.guest, d.overlay, "qcow2",
                                            &err));
     g_assert_no_error(err);
