@@ -1223,7 +1223,12 @@ static void test_more_flags(void)
            "--copy-mode", "write-blocking");
     guest_verify(d);
 
-    /* --timeout --async: abort requested, not waited for; exit 4 */
+    /*
+     * --timeout --async: abort requested, not waited for; exit 4.  The
+     * commit before emptied the overlay (it gives the base what the base
+     * holds): this one gets something to copy.
+     */
+    guest_write(d, 0, 256);
     cli_fails(d, 4, "abort of job", "blockcommit", "vda", "--active",
               "--bandwidth", "1", "--bytes", "--timeout", "1", "--async");
     for (;;) {
