@@ -883,6 +883,32 @@ static void stop_moving_locked(CopyEngine *e)
 }
 
 /*
+ * Hold the granules [offset, offset + bytes) touches in @held, once no
+ * request in @blocking overlaps them; released by release_range()
+ */
+static void coroutine_fn hold_range(CopyEngine *e, BlockReqList *blocking,
+                                    BlockReqList *held, BlockReq *req,
+                                    int64_t offset, int64_t bytes)
+{
+    int64_t start, len;
+
+    aligned_range(e, offset, bytes, &start, &len);
+    qemu_co_mutex_lock(&e->lock);
+    while (reqlist_wait_one(blocking, start, len, &e->lock)) {
+        /* wait for the request that holds part of the range */
+    }
+    reqlist_init_req(held, req, start, len);
+    qemu_co_mutex_unlock(&e->lock);
+}
+
+static void coroutine_fn release_range(CopyEngine *e, BlockReq *req)
+{
+    qemu_co_mutex_lock(&e->lock);
+    reqlist_remove_req(req);
+    qemu_co_mutex_unlock(&e->lock);
+}
+
+/*
  * A guest write to a part of the disk the top holds, with the range lock
  * held by the caller
  */
@@ -981,6 +1007,11 @@ static int64_t coroutine_fn GRAPH_RDLOCK same_side(CopyEngine *e,
 {
     int64_t n;
 
+    /* Once stopped, the emptying never resumes: no lock to see it off */
+    if (!e->moving) {
+        *moved = false;
+        return bytes;
+    }
     qemu_co_mutex_lock(&e->lock);
     if (e->moving && top_has_other_writer(e)) {
         stop_moving_locked(e);
@@ -1000,17 +1031,12 @@ int coroutine_fn GRAPH_RDLOCK copy_engine_guest_write(void *opaque,
 {
     CopyEngine *e = opaque;
     BlockReq req;
-    int64_t start, len, n;
+    int64_t n;
     bool moved;
     int ret = 0;
 
-    aligned_range(e, offset, bytes, &start, &len);
-    qemu_co_mutex_lock(&e->lock);
-    while (reqlist_wait_one(&e->locked, start, len, &e->lock)) {
-        /* wait for the copy or guest write that holds part of the range */
-    }
-    reqlist_init_req(&e->locked, &req, start, len);
-    qemu_co_mutex_unlock(&e->lock);
+    /* Copies, other guest writes and a round's give-back wait for it */
+    hold_range(e, &e->locked, &e->locked, &req, offset, bytes);
 
     /*
      * Where the top gave a region back, the write goes to the base alone
@@ -1029,10 +1055,7 @@ int coroutine_fn GRAPH_RDLOCK copy_engine_guest_write(void *opaque,
         qiov_offset += n;
         bytes -= n;
     }
-
-    qemu_co_mutex_lock(&e->lock);
-    reqlist_remove_req(&req);
-    qemu_co_mutex_unlock(&e->lock);
+    release_range(e, &req);
     return ret;
 }
 
@@ -1044,7 +1067,6 @@ int coroutine_fn GRAPH_RDLOCK copy_engine_guest_read(void *opaque,
 {
     CopyEngine *e = opaque;
     BlockReq req;
-    int64_t start, len;
     int ret;
 
     if (!e->moving) {
@@ -1056,20 +1078,10 @@ int coroutine_fn GRAPH_RDLOCK copy_engine_guest_read(void *opaque,
      * rounds and reads keep out of each other's way (reads do not wait
      * for copies or writes, nor for each other)
      */
-    aligned_range(e, offset, bytes, &start, &len);
-    qemu_co_mutex_lock(&e->lock);
-    while (reqlist_wait_one(&e->unallocating, start, len, &e->lock)) {
-        /* wait for the round */
-    }
-    reqlist_init_req(&e->reading, &req, start, len);
-    qemu_co_mutex_unlock(&e->lock);
-
+    hold_range(e, &e->unallocating, &e->reading, &req, offset, bytes);
     ret = livemerge_filter_co_read_child(e->cfg.filter, offset, bytes, qiov,
                                          qiov_offset, flags);
-
-    qemu_co_mutex_lock(&e->lock);
-    reqlist_remove_req(&req);
-    qemu_co_mutex_unlock(&e->lock);
+    release_range(e, &req);
     return ret;
 }
 

@@ -407,6 +407,17 @@ static void wait_progress(Disk *d, int percent)
     g_assert_not_reached();
 }
 
+/* A commit at 8 MiB/s: several rounds before READY on the 64 MiB disk */
+static void start_slow_commit(Disk *d)
+{
+    g_autoptr(GError) err = NULL;
+
+    lm_qmp_runf(d->qmp, &err, "livemerge-commit",
+                "{\"job-id\": \"job0\", \"device\": \"overlay\", "
+                "\"speed\": %d}", 8 * 1024 * 1024);
+    g_assert_no_error(err);
+}
+
 /*
  * An active commit empties the overlay as it goes: at READY, with the
  * guest still writing, the overlay holds nothing (every write goes to
@@ -453,10 +464,7 @@ static void test_empties_top_cancel(void)
 
     disk_setup(&d);
     start_load(&d, LOAD_RANDOM_4K);
-    lm_qmp_runf(d.qmp, &err, "livemerge-commit",
-                "{\"job-id\": \"job0\", \"device\": \"overlay\", "
-                "\"speed\": %d}", 8 * 1024 * 1024);
-    g_assert_no_error(err);
+    start_slow_commit(&d);
     wait_progress(&d, 30);
     stop_load(&d, LOAD_RANDOM_4K);
     quiet = overlay_holds_flushed(&d);
@@ -487,10 +495,7 @@ static void test_empties_top_crash(void)
 
     disk_setup(&d);
     start_load(&d, LOAD_RANDOM_4K);
-    lm_qmp_runf(d.qmp, &err, "livemerge-commit",
-                "{\"job-id\": \"job0\", \"device\": \"overlay\", "
-                "\"speed\": %d}", 8 * 1024 * 1024);
-    g_assert_no_error(err);
+    start_slow_commit(&d);
     wait_progress(&d, 40);
     /* Its last writes flushed; the job goes on giving regions back */
     g_assert_true(lm_test_guest_stop_load(d.guest, &stats, &err));
