@@ -23,6 +23,7 @@
 
 #include "copy-engine.h"
 #include "dirty-map.h"
+#include "page-cache.h"
 #include "qcow2-unallocate.h"
 #include "write-tracker.h"
 
@@ -62,6 +63,10 @@ struct CopyEngine {
     DirtyMap to_move;       /* the round's share of it */
     int64_t move_batch;     /* what makes a round due */
     bool top_written_back;  /* see flush_for_move() */
+    /* What copies wrote to the destination since the last round, for a
+     * round to drop from the host's page cache once it is durable */
+    bool drops_written;
+    DirtyMap written;
     BlockReqList reading;   /* guest reads in flight, while moving */
     BlockReqList unallocating; /* what the round gives back right now */
     /* Set by the pacing policy: how big and how many copies at once */
@@ -178,6 +183,8 @@ CopyEngine * GRAPH_RDLOCK copy_engine_new(const CopyEngineConfig *cfg,
         dirty_map_init(&e->moved, length, cfg->granularity);
         dirty_map_init(&e->copied, length, cfg->granularity);
         dirty_map_init(&e->to_move, length, cfg->granularity);
+        e->drops_written = lm_page_cache_holds(cfg->dest->bs);
+        dirty_map_init(&e->written, length, cfg->granularity);
     }
     copy_engine_set_window(e, copy_engine_max_window(e));
     e->seed_span = table_span(cfg->dest->bs);
@@ -204,6 +211,7 @@ void copy_engine_free(CopyEngine *e)
     dirty_map_destroy(&e->moved);
     dirty_map_destroy(&e->copied);
     dirty_map_destroy(&e->to_move);
+    dirty_map_destroy(&e->written);
     g_free(e);
 }
 
@@ -553,6 +561,9 @@ static void coroutine_fn copy_op_co(void *opaque)
         e->bytes_done += op->req.bytes;
         if (e->moving) {
             mark_copied_locked(e, op->req.offset, op->req.bytes);
+            if (e->drops_written) {
+                dirty_map_set(&e->written, op->req.offset, op->req.bytes);
+            }
         }
     }
     e->ops_in_flight--;
@@ -880,6 +891,7 @@ static void stop_moving_locked(CopyEngine *e)
     hbitmap_reset_all(e->copied.bitmap);
     hbitmap_reset_all(e->to_move.bitmap);
     hbitmap_reset_all(e->moved.bitmap);
+    hbitmap_reset_all(e->written.bitmap);
 }
 
 /*
@@ -1184,15 +1196,38 @@ static int coroutine_fn unallocate_run(CopyEngine *e, int64_t offset,
     return ret;
 }
 
+/*
+ * What the copies wrote before the round's flush is clean now: drop it
+ * from the host's page cache (see page-cache.h), after the give-backs,
+ * which the guest's writes wait for.
+ */
+static void coroutine_fn drop_written(CopyEngine *e, DirtyMap *written)
+{
+    int64_t cursor = 0, offset, bytes;
+
+    bdrv_graph_co_rdlock();
+    while (dirty_map_next(written, cursor, INT64_MAX, &offset, &bytes) &&
+           offset >= cursor) {
+        lm_page_cache_co_drop(e->cfg.dest->bs, offset, bytes);
+        cursor = offset + bytes;
+    }
+    bdrv_graph_co_rdunlock();
+}
+
 int coroutine_fn copy_engine_move(CopyEngine *e)
 {
     BlockReq req, unalloc;
     int64_t cursor = 0, offset, bytes;
+    DirtyMap written = { 0 };
     bool other_writer;
     int ret;
 
     qemu_co_mutex_lock(&e->lock);
     dirty_map_take_all(&e->to_move, &e->copied);
+    if (e->drops_written) {
+        dirty_map_init(&written, e->length, e->cfg.granularity);
+        dirty_map_take_all(&written, &e->written);
+    }
     qemu_co_mutex_unlock(&e->lock);
 
     bdrv_graph_co_rdlock();
@@ -1210,6 +1245,7 @@ int coroutine_fn copy_engine_move(CopyEngine *e)
             stop_moving_locked(e);
         }
         qemu_co_mutex_unlock(&e->lock);
+        dirty_map_destroy(&written);
         return ret;
     }
     /* What writes around the filter changed is not in the base yet */
@@ -1247,6 +1283,10 @@ int coroutine_fn copy_engine_move(CopyEngine *e)
         cursor = offset + bytes;
     }
     qemu_co_mutex_unlock(&e->lock);
+    if (written.bitmap) {
+        drop_written(e, &written);
+        dirty_map_destroy(&written);
+    }
     return 0;
 }
 

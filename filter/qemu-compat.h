@@ -23,6 +23,7 @@
 #include "block/block.h"
 #include "block/block_int.h"
 #include "block/blockjob_int.h"
+#include "block/thread-pool.h"
 
 /*
  * Per series: QEMU's headers that moved, and on a series older than the
@@ -56,6 +57,12 @@ void lm_io_batch_end(BlockDriverState *a, BlockDriverState *b);
 int GRAPH_UNLOCKED lm_drop_intermediate(BlockDriverState *top,
                                         BlockDriverState *base,
                                         const char *backing_file);
+
+/*
+ * Run @func(@arg) in the thread pool of the current AioContext and wait
+ * for it (7.2 names the pool, 10.0 takes the current one)
+ */
+int coroutine_fn lm_thread_pool_co(ThreadPoolFunc *func, void *arg);
 
 /*
  * Block on @bs the operations block_job_create() blocks on a job's main

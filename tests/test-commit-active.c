@@ -482,6 +482,47 @@ static void test_empties_top_cancel(void)
 }
 
 /*
+ * What the commit copies into a base on the host's page cache does not
+ * stay there: each round drops what it made durable.  The overlay holds
+ * 32 MiB more than the scattered blocks; the base starts with nothing
+ * cached, and the guest is quiet, so only the copy fills its pages.
+ */
+static void test_empties_top_page_cache(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonObject) ev = NULL;
+    gboolean load_running = FALSE;
+    const Case c = { "adaptive", LOAD_IDLE, END_PIVOT };
+    guint64 n, held, cached;
+    Disk d = {};
+
+    disk_setup(&d);
+    n = lm_test_guest_n_blocks(d.guest);
+    lm_test_guest_write_range(d.guest, n / 2, n / 2, &err);
+    g_assert_no_error(err);
+    g_assert_true(lm_test_guest_flush(d.guest, &err));
+    g_assert_no_error(err);
+    held = overlay_holds_flushed(&d);
+    g_assert_cmpuint(held, >=, 32 * 1024 * 1024);
+    lm_test_image_drop_cache(d.base);
+
+    lm_qmp_runf(d.qmp, &err, "livemerge-commit",
+                "{\"job-id\": \"job0\", \"device\": \"overlay\"}");
+    g_assert_no_error(err);
+    wait_ready(&d, &c, &load_running);
+    cached = lm_test_image_cached_bytes(d.base);
+    g_test_message("copied %" G_GUINT64_FORMAT " bytes, the base's file "
+                   "has %" G_GUINT64_FORMAT " cached", held, cached);
+    g_assert_cmpuint(cached, <, held / 4);
+
+    lm_qmp_runf(d.qmp, &err, "block-job-complete", "{\"device\": \"job0\"}");
+    g_assert_no_error(err);
+    ev = wait_event(&d, "BLOCK_JOB_COMPLETED");
+    assert_no_job_error(ev);
+    disk_teardown(&d);
+}
+
+/*
  * The daemon killed while the commit empties the overlay: what the guest
  * flushed is what the chain reads, offline, and neither image is corrupt
  * (leaked clusters, as any crash of a qcow2 writer may leave, are
@@ -530,6 +571,8 @@ int main(int argc, char **argv)
                     test_empties_top_cancel);
     g_test_add_func("/commit/active/empties-top/crash",
                     test_empties_top_crash);
+    g_test_add_func("/commit/active/empties-top/page-cache",
+                    test_empties_top_page_cache);
 
     for (guint m = 0; m < G_N_ELEMENTS(mode_names); m++) {
         for (Load l = LOAD_IDLE; l <= LOAD_SEQUENTIAL_1M; l++) {

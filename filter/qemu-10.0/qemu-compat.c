@@ -33,6 +33,11 @@ void lm_io_batch_end(BlockDriverState *a, BlockDriverState *b)
     defer_call_end();
 }
 
+int coroutine_fn lm_thread_pool_co(ThreadPoolFunc *func, void *arg)
+{
+    return thread_pool_submit_co(func, arg);
+}
+
 void lm_block_job_block_ops(BlockDriverState *bs, Error *reason)
 {
     bdrv_op_block_all(bs, reason);

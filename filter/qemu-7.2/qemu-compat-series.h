@@ -60,6 +60,13 @@ bdrv_co_is_allocated_above(BlockDriverState *top, BlockDriverState *base,
 }
 
 static inline int coroutine_fn
+bdrv_co_block_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                     int64_t *pnum, int64_t *map, BlockDriverState **file)
+{
+    return bdrv_block_status(bs, offset, bytes, pnum, map, file);
+}
+
+static inline int coroutine_fn
 bdrv_co_block_status_above(BlockDriverState *bs, BlockDriverState *base,
                            int64_t offset, int64_t bytes, int64_t *pnum,
                            int64_t *map, BlockDriverState **file)

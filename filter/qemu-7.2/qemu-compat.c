@@ -31,6 +31,12 @@ void lm_io_batch_end(BlockDriverState *a, BlockDriverState *b)
     bdrv_io_unplug(a);
 }
 
+int coroutine_fn lm_thread_pool_co(ThreadPoolFunc *func, void *arg)
+{
+    return thread_pool_submit_co(
+        aio_get_thread_pool(qemu_get_current_aio_context()), func, arg);
+}
+
 void lm_block_job_block_ops(BlockDriverState *bs, Error *reason)
 {
     bdrv_op_block_all(bs, reason);

@@ -6,8 +6,12 @@
 
 #include "lm-test-image.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 static const char *tool_path(const char *env, const char *fallback)
 {
@@ -215,4 +219,42 @@ GArray *lm_test_image_map(const char *path)
         g_array_append_val(map, entry);
     }
     return map;
+}
+
+void lm_test_image_drop_cache(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(fdatasync(fd), ==, 0);
+    g_assert_cmpint(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), ==, 0);
+    close(fd);
+}
+
+guint64 lm_test_image_cached_bytes(const char *path)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    g_autofree unsigned char *resident = NULL;
+    guint64 pages, cached = 0;
+    struct stat st;
+    void *map;
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(fstat(fd, &st), ==, 0);
+    if (st.st_size == 0) {
+        close(fd);
+        return 0;
+    }
+    pages = (st.st_size + page - 1) / page;
+    map = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    g_assert_true(map != MAP_FAILED);
+    resident = g_malloc(pages);
+    g_assert_cmpint(mincore(map, st.st_size, resident), ==, 0);
+    for (guint64 i = 0; i < pages; i++) {
+        cached += resident[i] & 1;
+    }
+    munmap(map, st.st_size);
+    close(fd);
+    return cached * page;
 }

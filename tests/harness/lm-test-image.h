@@ -63,6 +63,13 @@ void lm_test_image_check(const char *path);
  */
 void lm_test_image_check_after_crash(const char *path);
 
+/*
+ * The host's page cache of the file @path: drop what of it is clean
+ * (after writing it back), and count how much of the file it holds.
+ */
+void lm_test_image_drop_cache(const char *path);
+guint64 lm_test_image_cached_bytes(const char *path);
+
 /* "qemu-img info --output=json" of @path. */
 JsonObject *lm_test_image_info(const char *path);
 /* The same with --backing-chain: one object per image, top first. */
