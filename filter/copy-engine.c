@@ -67,6 +67,7 @@ struct CopyEngine {
      * round to drop from the host's page cache once it is durable */
     bool drops_written;
     DirtyMap written;
+    DirtyMap to_drop;       /* the round's share of it */
     BlockReqList reading;   /* guest reads in flight, while moving */
     BlockReqList unallocating; /* what the round gives back right now */
     /* Set by the pacing policy: how big and how many copies at once */
@@ -185,6 +186,7 @@ CopyEngine * GRAPH_RDLOCK copy_engine_new(const CopyEngineConfig *cfg,
         dirty_map_init(&e->to_move, length, cfg->granularity);
         e->drops_written = lm_page_cache_holds(cfg->dest->bs);
         dirty_map_init(&e->written, length, cfg->granularity);
+        dirty_map_init(&e->to_drop, length, cfg->granularity);
     }
     copy_engine_set_window(e, copy_engine_max_window(e));
     e->seed_span = table_span(cfg->dest->bs);
@@ -212,6 +214,7 @@ void copy_engine_free(CopyEngine *e)
     dirty_map_destroy(&e->copied);
     dirty_map_destroy(&e->to_move);
     dirty_map_destroy(&e->written);
+    dirty_map_destroy(&e->to_drop);
     g_free(e);
 }
 
@@ -1196,37 +1199,18 @@ static int coroutine_fn unallocate_run(CopyEngine *e, int64_t offset,
     return ret;
 }
 
-/*
- * What the copies wrote before the round's flush is clean now: drop it
- * from the host's page cache (see page-cache.h), after the give-backs,
- * which the guest's writes wait for.
- */
-static void coroutine_fn drop_written(CopyEngine *e, DirtyMap *written)
-{
-    int64_t cursor = 0, offset, bytes;
-
-    bdrv_graph_co_rdlock();
-    while (dirty_map_next(written, cursor, INT64_MAX, &offset, &bytes) &&
-           offset >= cursor) {
-        lm_page_cache_co_drop(e->cfg.dest->bs, offset, bytes);
-        cursor = offset + bytes;
-    }
-    bdrv_graph_co_rdunlock();
-}
-
 int coroutine_fn copy_engine_move(CopyEngine *e)
 {
     BlockReq req, unalloc;
     int64_t cursor = 0, offset, bytes;
-    DirtyMap written = { 0 };
     bool other_writer;
     int ret;
 
     qemu_co_mutex_lock(&e->lock);
     dirty_map_take_all(&e->to_move, &e->copied);
     if (e->drops_written) {
-        dirty_map_init(&written, e->length, e->cfg.granularity);
-        dirty_map_take_all(&written, &e->written);
+        /* Written before the flush: clean after it */
+        dirty_map_take_all(&e->to_drop, &e->written);
     }
     qemu_co_mutex_unlock(&e->lock);
 
@@ -1245,7 +1229,6 @@ int coroutine_fn copy_engine_move(CopyEngine *e)
             stop_moving_locked(e);
         }
         qemu_co_mutex_unlock(&e->lock);
-        dirty_map_destroy(&written);
         return ret;
     }
     /* What writes around the filter changed is not in the base yet */
@@ -1283,9 +1266,16 @@ int coroutine_fn copy_engine_move(CopyEngine *e)
         cursor = offset + bytes;
     }
     qemu_co_mutex_unlock(&e->lock);
-    if (written.bitmap) {
-        drop_written(e, &written);
-        dirty_map_destroy(&written);
+    if (e->drops_written) {
+        /*
+         * After the give-backs, which the guest's writes wait for.  Only
+         * rounds touch to_drop (what it marks stays durable whether or
+         * not the emptying stops meanwhile).
+         */
+        bdrv_graph_co_rdlock();
+        lm_page_cache_co_drop(e->cfg.dest->bs, &e->to_drop);
+        bdrv_graph_co_rdunlock();
+        hbitmap_reset_all(e->to_drop.bitmap);
     }
     return 0;
 }

@@ -53,19 +53,15 @@ static int drop_pages(void *opaque)
     return 0;
 }
 
-void coroutine_fn GRAPH_RDLOCK lm_page_cache_co_drop(BlockDriverState *bs,
-                                                     int64_t offset,
-                                                     int64_t bytes)
+/* Append the file extents [offset, offset + bytes) of @bs maps to */
+static void coroutine_fn GRAPH_RDLOCK map_extents(BlockDriverState *bs,
+                                                  int64_t offset,
+                                                  int64_t bytes,
+                                                  GArray *extents)
 {
-    g_autoptr(GArray) extents = g_array_new(FALSE, FALSE, sizeof(FileExtent));
-    g_autofree char *filename = NULL;
-    BlockDriverState *data;
+    BlockDriverState *data = bs->file->bs;
     int64_t end = offset + bytes;
 
-    if (!lm_page_cache_holds(bs)) {
-        return;
-    }
-    data = bs->file->bs;
     while (offset < end) {
         BlockDriverState *file = NULL;
         int64_t n, map;
@@ -75,7 +71,7 @@ void coroutine_fn GRAPH_RDLOCK lm_page_cache_co_drop(BlockDriverState *bs,
             &g_array_index(extents, FileExtent, extents->len - 1) : NULL;
 
         if (ret < 0 || n == 0) {
-            break;
+            return;
         }
         if ((ret & BDRV_BLOCK_OFFSET_VALID) && file == data) {
             if (last && last->offset + last->bytes == map) {
@@ -88,9 +84,27 @@ void coroutine_fn GRAPH_RDLOCK lm_page_cache_co_drop(BlockDriverState *bs,
         }
         offset += n;
     }
+}
+
+void coroutine_fn GRAPH_RDLOCK lm_page_cache_co_drop(BlockDriverState *bs,
+                                                     DirtyMap *regions)
+{
+    g_autoptr(GArray) extents = g_array_new(FALSE, FALSE, sizeof(FileExtent));
+    g_autofree char *filename = NULL;
+    int64_t cursor = 0, offset, bytes;
+
+    if (!lm_page_cache_holds(bs)) {
+        return;
+    }
+    /* The map wraps around: a run before the cursor means none after */
+    while (dirty_map_next(regions, cursor, INT64_MAX, &offset, &bytes) &&
+           offset >= cursor) {
+        map_extents(bs, offset, bytes, extents);
+        cursor = offset + bytes;
+    }
     if (extents->len) {
         DropRequest req = {
-            .filename = filename = g_strdup(data->filename),
+            .filename = filename = g_strdup(bs->file->bs->filename),
             .extents = extents,
         };
 

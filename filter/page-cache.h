@@ -21,18 +21,19 @@
 #define LIVEMERGE_PAGE_CACHE_H
 
 #include "qemu-compat.h"
+#include "dirty-map.h"
 
 /* Whether @bs keeps its data in its own image file, on the page cache */
 bool GRAPH_RDLOCK lm_page_cache_holds(BlockDriverState *bs);
 
 /*
- * Drop the host's cached pages of what [offset, offset + bytes) of @bs
- * maps to in its image file.  Only clean pages go (dirty ones are written
- * back as usual, and the kernel starts that now); a hint, so failures are
- * ignored.  The work is done in the thread pool.
+ * Drop the host's cached pages of what the regions of @bs that @regions
+ * marks map to in its image file.  Only clean pages go (dirty ones are
+ * written back as usual, and the kernel starts that now); a hint, so
+ * failures are ignored.  The kernel's part is done in the thread pool, in
+ * one trip for all the regions.
  */
 void coroutine_fn GRAPH_RDLOCK lm_page_cache_co_drop(BlockDriverState *bs,
-                                                     int64_t offset,
-                                                     int64_t bytes);
+                                                     DirtyMap *regions);
 
 #endif
