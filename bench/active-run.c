@@ -306,6 +306,7 @@ static const char *drive_job(Bench *b, const ActiveSpec *s, BenchDaemon *d,
     t_start = bench_now();
     tl->t_start = t_start - w->origin;
     tl->t_ready = -1;
+    tl->t_pivot = -1;
     if (!start_job(s, qmp, &err)) {
         bench_run_fail(run, "starting the job: %s", err->message);
         return NULL;
@@ -334,6 +335,7 @@ static const char *drive_job(Bench *b, const ActiveSpec *s, BenchDaemon *d,
     bench_job_idle(w, b->sz.hold_s);
 
     t_cmd = bench_now();
+    tl->t_pivot = t_cmd - w->origin;
     if (!lm_qmp_runf(qmp, &err, "block-job-complete",
                      "{\"device\": \"" JOB_ID "\"}")) {
         bench_run_fail(run, "block-job-complete: %s", err->message);
@@ -433,6 +435,35 @@ static void record_job_ios(BenchRun *run, const char *raw,
                         bench_fio_log_integral(log, BENCH_FIO_LOG_MSEC / 1e3,
                                                tl->t_start, tl->t_end),
                         "I/Os");
+    }
+}
+
+/*
+ * At most how long the pivot held the guest: its longest request in the
+ * log windows from the one block-job-complete was sent in to the one
+ * after the job's end (fio's latency log keeps each window's longest, in
+ * ns, stamped at the window's end)
+ */
+static void record_pivot_hold(BenchRun *run, const char *raw,
+                              const ActiveTimeline *tl)
+{
+    g_autofree char *path = g_build_filename(raw, "guest_lat.1.log", NULL);
+    g_autoptr(GArray) log = NULL;
+    double until = tl->t_end + 2 * BENCH_FIO_LOG_MSEC / 1e3, held = -1;
+
+    if (tl->t_pivot < 0 || tl->t_end < tl->t_pivot) {
+        return;
+    }
+    log = bench_fio_read_log(path);
+    for (guint i = 0; i + 1 < log->len; i += 2) {
+        double at = g_array_index(log, double, i);
+
+        if (at > tl->t_pivot && at <= until) {
+            held = MAX(held, g_array_index(log, double, i + 1) / 1e6);
+        }
+    }
+    if (held >= 0) {
+        bench_run_value(run, "pivot_hold", held, "ms");
     }
 }
 
@@ -548,6 +579,7 @@ void active_run(ActiveCtx *c, const ActiveSpec *s, int rep)
             record_guest(run, &st);
             if (s->m != AM_NO_JOB) {
                 record_job_ios(run, raw, tl);
+                record_pivot_hold(run, raw, tl);
             }
         }
     }

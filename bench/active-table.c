@@ -60,7 +60,7 @@ void active_job_header(Bench *b)
 {
     bench_md_header(b, (const char *[]) {
         "method", "READY (reps)", "time to READY (s)", "start to end (s)",
-        "pivot (ms)", "guest IOPS", "IOPS vs no job", "guest work lost (s)",
+        "pivot (ms)", "guest held at pivot (ms)", "guest IOPS", "IOPS vs no job", "guest work lost (s)",
         "p50 (µs)", "p99 (µs)", "READY ratio vs rival",
         "work lost ratio vs rival", "p99 ratio vs rival", NULL });
 }
@@ -74,7 +74,8 @@ void active_job_row(ActiveCtx *c, const char *label, const ActiveSpec *s,
     ActiveSpec base_spec = { AM_NO_JOB, s->li, s->direct, 0 };
     BenchSummary sr, si, sl, sw, rr, rl, rw, base;
     g_autofree char *c_n = NULL, *c_ready = NULL, *c_end = NULL;
-    g_autofree char *c_pivot = NULL, *c_iops = NULL, *c_share = NULL;
+    g_autofree char *c_pivot = NULL, *c_held = NULL, *c_iops = NULL;
+    g_autofree char *c_share = NULL;
     g_autofree char *c_lost = NULL, *c_p50 = NULL, *c_p99 = NULL;
     g_autofree char *q_ready = NULL, *q_lost = NULL, *q_p99 = NULL;
 
@@ -83,6 +84,8 @@ void active_job_row(ActiveCtx *c, const char *label, const ActiveSpec *s,
               : active_cell(c, s, "time_to_ready", 2, &sr);
     c_end = no_job ? g_strdup("—") : active_cell(c, s, "job_time", 2, NULL);
     c_pivot = no_job ? g_strdup("—") : active_cell(c, s, "pivot", 1, NULL);
+    c_held = no_job ? g_strdup("—")
+             : active_cell(c, s, "pivot_hold", 1, NULL);
     c_iops = active_cell(c, s, "guest_iops", 0, &si);
     g_free(active_cell(c, &base_spec, "guest_iops", 0, &base));
     c_share = base.n && si.n ? g_strdup_printf("%.2f",
@@ -104,14 +107,14 @@ void active_job_row(ActiveCtx *c, const char *label, const ActiveSpec *s,
         q_p99 = bench_fmt_ratio(&sl, &rl);
     }
     bench_md_row(c->b, (const char *[]) {
-        label, c_n, c_ready, c_end, c_pivot, c_iops, c_share, c_lost, c_p50,
-        c_p99, q_ready, q_lost, q_p99, NULL });
+        label, c_n, c_ready, c_end, c_pivot, c_held, c_iops, c_share, c_lost,
+        c_p50, c_p99, q_ready, q_lost, q_p99, NULL });
 }
 
 void active_job_row_na(Bench *b, const char *label, const char *why)
 {
     bench_md_row(b, (const char *[]) {
-        label, why, "", "", "", "", "", "", "", "", "", "", "", NULL });
+        label, why, "", "", "", "", "", "", "", "", "", "", "", "", NULL });
 }
 
 char *active_whole_common(const ActiveCtx *c)
@@ -133,11 +136,18 @@ char *active_whole_common(const ActiveCtx *c)
         "overlay's clusters, copy-on-write from the base, and its IOPS "
         "climb for about 10 s), then the job starts; the no-job runs "
         "measure the next %.1f s (%.1f s over the whole disk).  *start to end*: job start to the pivot done (or "
-        "to the end of the cancel when READY never came).  *guest work "
+        "to the end of the cancel when READY never came).  *pivot*: "
+        "block-job-complete to the job's end; *guest held at pivot*: the "
+        "guest's longest request in fio's latency log (each %d ms window "
+        "keeps its longest) from the window in which block-job-complete "
+        "was sent to half a second after the job's end, so at most how "
+        "long the pivot held it (a request slowed by the copy just "
+        "before counts too).  *guest work "
         "lost*: the integral over the job of (no-job IOPS − guest IOPS) / "
         "no-job IOPS, in seconds, from fio's %d ms IOPS log and the median "
         "IOPS of the no-job runs under the same load and cache.  Ratios: "
         "method median / QEMU write-blocking mirror median (< 1 is "
         "better).", alloc, half, disk, b->sz.ramp_s, b->sz.whole_ramp_s,
-        b->sz.baseline_s, b->sz.whole_baseline_s, BENCH_FIO_LOG_MSEC);
+        b->sz.baseline_s, b->sz.whole_baseline_s, BENCH_FIO_LOG_MSEC,
+        BENCH_FIO_LOG_MSEC);
 }

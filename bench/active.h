@@ -87,6 +87,7 @@ typedef struct {
     char *dir;              /* fio logs, job.dat */
     double t_start;         /* job start, on fio's clock */
     double t_ready;         /* < 0: never */
+    double t_pivot;         /* block-job-complete sent; < 0: none */
     double t_end;
 } ActiveTimeline;
 

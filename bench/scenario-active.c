@@ -413,7 +413,7 @@ static void timeline_plot(Active *a)
             } else {
                 g_string_append_printf(plot,
                     "set title ''\n"
-                    "set ylabel 'guest mean latency (ms)'\n"
+                    "set ylabel 'guest max latency per window (ms)'\n"
                     "set logscale y\nset yrange [*:*]\n"
                     "plot '%s' using ($1/1000):($2/1e6) with lines "
                     "title 'latency'\n"
