@@ -274,7 +274,7 @@ static bool end_requested(CopyJob *s)
  * a second of whole-disk guest writes, 220-300 ms of a held guest at the
  * pivot.  Flushed first with the guest running, until a flush finds
  * little to write, the destination leaves the drained flush only what
- * came during that last one: the guest was held 3-4 ms.  A guest that
+ * came during that last one: the guest was held 2-13 ms.  A guest that
  * writes faster than the disk takes it in would keep every flush long:
  * a bounded number of them.
  */
