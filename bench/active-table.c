@@ -60,7 +60,8 @@ void active_job_header(Bench *b)
 {
     bench_md_header(b, (const char *[]) {
         "method", "READY (reps)", "time to READY (s)", "start to end (s)",
-        "pivot (ms)", "guest held at pivot (ms)", "guest IOPS", "IOPS vs no job", "guest work lost (s)",
+        "pivot (ms)", "guest held at pivot (ms)", "guest IOPS",
+        "IOPS vs no job", "guest work lost (s)",
         "p50 (µs)", "p99 (µs)", "READY ratio vs rival",
         "work lost ratio vs rival", "p99 ratio vs rival", NULL });
 }

@@ -271,7 +271,7 @@ static bool end_requested(CopyJob *s)
  * A run that ends in a last copy (a pivot, or a cancel once READY) makes
  * it with the guest drained, and its flush writes out whatever the
  * guest's writes left in the host's page cache since the last one: after
- * a second of whole-disk guest writes, 220-300 ms of a held guest at the
+ * a second of whole-disk guest writes, 270-480 ms of a held guest at the
  * pivot.  Flushed first with the guest running, until a flush finds
  * little to write, the destination leaves the drained flush only what
  * came during that last one: the guest was held 2-13 ms.  A guest that
@@ -280,13 +280,12 @@ static bool end_requested(CopyJob *s)
  */
 static void coroutine_fn flush_before_drain(CopyJob *s)
 {
-    int64_t start;
-
     if (!s->reached_ready || job_is_cancelled(&s->common.job)) {
         return;
     }
     for (int i = 0; i < MAX_EARLY_FLUSHES; i++) {
-        start = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+        int64_t start = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+
         if (co_flush_dest(s) < 0) {
             /* The last copy flushes again, and reports it */
             return;
