@@ -8,7 +8,9 @@
  * The base (or the top) is a qcow2 image over a blkdebug node that fails
  * the first data write (or read) with a chosen errno.  Whatever the policy
  * does with the error, the guest must read back exactly what it wrote,
- * and a failed job must leave the chain as it was.
+ * and a failed job must leave the chain as it was.  A flush of the base
+ * that fails at the pivot is injected the same way, by putting a blkdebug
+ * node under the base once the job is READY.
  */
 
 #include <glib.h>
@@ -33,17 +35,24 @@ typedef struct {
 
 static const char *const layer_name[] = { "base", "mid", "top" };
 
-/* The file node of a layer, through blkdebug where the fault goes */
-static char *file_node(const char *path, const char *event, int errno_value)
+/*
+ * The file node of a layer (named "<layer>-file"), through blkdebug where
+ * the fault goes
+ */
+static char *file_node(const char *layer, const char *path, const char *event,
+                       int errno_value)
 {
+    g_autofree char *file = g_strdup_printf(
+        "{\"driver\": \"file\", \"node-name\": \"%s-file\", "
+        "\"filename\": \"%s\"}", layer, path);
+
     if (!event) {
-        return g_strdup_printf("{\"driver\": \"file\", \"filename\": \"%s\"}",
-                               path);
+        return g_steal_pointer(&file);
     }
     return g_strdup_printf(
         "{\"driver\": \"blkdebug\", \"inject-error\": [{\"event\": \"%s\", "
-        "\"errno\": %d, \"once\": true}], \"image\": {\"driver\": \"file\", "
-        "\"filename\": \"%s\"}}", event, errno_value, path);
+        "\"errno\": %d, \"once\": true}], \"image\": %s}",
+        event, errno_value, file);
 }
 
 /*
@@ -91,7 +100,7 @@ static void chain_setup(Chain *c, FaultSite site, int errno_value,
 
     for (guint i = 0; i < 3; i++) {
         g_autofree char *file = file_node(
-            c->path[i],
+            layer_name[i], c->path[i],
             site == FAIL_BASE_WRITE && i == 0 ? "write_aio" :
             site == FAIL_TOP_READ && i == 2 ? "read_aio" : NULL,
             errno_value);
@@ -141,6 +150,15 @@ static void chain_finish(Chain *c, guint layer, gboolean exported)
     for (guint i = 0; i < 3; i++) {
         g_free(c->path[i]);
     }
+}
+
+/* The base's options, with @file as its file */
+static void reopen_base(Chain *c, gboolean read_only, const char *file)
+{
+    commit_qmp_ok(c->qmp, "blockdev-reopen",
+        "{\"options\": [{\"driver\": \"qcow2\", \"node-name\": \"base\", "
+        "\"read-only\": %s, \"backing\": null, \"file\": \"%s\"}]}",
+        read_only ? "true" : "false", file);
 }
 
 static JsonObject *wait_event(Chain *c, const char *name)
@@ -332,6 +350,99 @@ static void test_no_export(void)
     chain_finish(&c, 0, FALSE);
 }
 
+/*
+ * Put a blkdebug node between the base and its file that fails flushes
+ * with EIO: the first one only, or every one until the guest next reads
+ * data from the base (state 1 to 2; the read's own rule, which matches
+ * no request, replaces the flush's among the active ones).  Reopening
+ * the base with it as its file starts the fault where the test wants it.
+ */
+static void fail_base_flushes(Chain *c, gboolean once)
+{
+    commit_qmp_ok(c->qmp, "blockdev-add",
+        "{\"driver\": \"blkdebug\", \"node-name\": \"base-fault\", "
+        "\"image\": \"base-file\", \"inject-error\": ["
+        "{\"event\": \"flush_to_disk\", \"state\": 1, \"iotype\": \"flush\", "
+        "\"errno\": 5, \"once\": %s}, "
+        "{\"event\": \"read_aio\", \"state\": 1, \"iotype\": \"read\", "
+        "\"sector\": %" G_GUINT64_FORMAT ", \"errno\": 5}], "
+        "\"set-state\": [{\"event\": \"read_aio\", \"state\": 1, "
+        "\"new_state\": 2}]}",
+        once ? "true" : "false", G_GUINT64_CONSTANT(1) << 40);
+    reopen_base(c, FALSE, "base-fault");
+}
+
+/*
+ * An active commit to READY; then the base's flushes fail (@once: the
+ * first only), the guest writes 1 MiB the pivot's flushes must carry, and
+ * the pivot is asked for.  Returns BLOCK_JOB_COMPLETED.
+ */
+static JsonObject *pivot_with_flush_fault(Chain *c, gboolean once)
+{
+    g_autoptr(JsonObject) ready = NULL;
+    g_autoptr(GError) err = NULL;
+
+    chain_setup(c, FAULT_NONE, 0, TRUE);
+    start_commit(c, ", \"on-error\": \"report\"");
+    ready = wait_event(c, "BLOCK_JOB_READY");
+    fail_base_flushes(c, once);
+    lm_test_guest_write_range(c->guest, 2 * COMMIT_MiB / 4096,
+                              COMMIT_MiB / 4096, &err);
+    g_assert_no_error(err);
+    commit_qmp_ok(c->qmp, "block-job-complete", "{\"device\": \"job0\"}");
+    return wait_event(c, "BLOCK_JOB_COMPLETED");
+}
+
+/*
+ * The pivot first flushes the base with the guest running; one of those
+ * flushes failing is left to the flush of the drained last copy, which
+ * succeeds here, so the pivot does.  The fault, once, was used up before
+ * the pivot: the guest's flush of the base after it succeeds.
+ */
+static void test_pivot_flush_once(void)
+{
+    g_autoptr(GError) err = NULL;
+    Chain c = {};
+    g_autoptr(JsonObject) done = pivot_with_flush_fault(&c, TRUE);
+
+    g_assert_false(json_object_has_member(
+        json_object_get_object_member(done, "data"), "error"));
+    g_assert_null(query(&c, "query-block-jobs", "device"));
+    lm_test_guest_flush(c.guest, &err);
+    g_assert_no_error(err);
+    chain_finish(&c, 0, TRUE);
+}
+
+/*
+ * Every flush of the base fails: the pivot must not happen, the job fails
+ * with the flush's error (the base stays writable: making it read-only
+ * again needs a flush too), and the guest keeps its disk on the top with
+ * every byte it wrote.  Once the fault is gone the chain takes the same
+ * commit again, to the end.
+ */
+static void test_pivot_flush_fails(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *log = NULL;
+    Chain c = {};
+    g_autoptr(JsonObject) done = pivot_with_flush_fault(&c, FALSE);
+
+    g_assert_nonnull(event_str(done, "error"));
+    log = lm_test_qsd_read_log(c.qsd);
+    g_assert_nonnull(strstr(log, "Could not bring 'base' in sync"));
+
+    /* Reading the base's data ends the fault */
+    lm_test_guest_verify_all(c.guest, &err);
+    g_assert_no_error(err);
+    reopen_base(&c, TRUE, "base-file");
+    commit_qmp_ok(c.qmp, "blockdev-del", "{\"node-name\": \"base-fault\"}");
+    assert_chain_unchanged(&c);
+
+    start_commit(&c, "");
+    pivot(&c);
+    chain_finish(&c, 0, TRUE);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -345,5 +456,8 @@ int main(int argc, char **argv)
     g_test_add_func("/commit/errors/intermediate-report",
                     test_intermediate_report);
     g_test_add_func("/commit/errors/no-export", test_no_export);
+    g_test_add_func("/commit/errors/pivot-flush/once", test_pivot_flush_once);
+    g_test_add_func("/commit/errors/pivot-flush/fails",
+                    test_pivot_flush_fails);
     return g_test_run();
 }
