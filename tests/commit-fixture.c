@@ -866,6 +866,22 @@ void commit_assert_refusal(LmQmp *qmp, const char *command, const char *args,
     }
 }
 
+void commit_add_flush_fault(LmQmp *qmp, const char *fault_node,
+                            const char *image_node, gboolean once)
+{
+    commit_qmp_ok(qmp, "blockdev-add",
+        "{\"driver\": \"blkdebug\", \"node-name\": \"%s\", "
+        "\"image\": \"%s\", \"inject-error\": ["
+        "{\"event\": \"flush_to_disk\", \"state\": 1, \"iotype\": \"flush\", "
+        "\"errno\": 5, \"once\": %s}, "
+        "{\"event\": \"read_aio\", \"state\": 1, \"iotype\": \"read\", "
+        "\"sector\": %" G_GUINT64_FORMAT ", \"errno\": 5}], "
+        "\"set-state\": [{\"event\": \"read_aio\", \"state\": 1, "
+        "\"new_state\": 2}]}",
+        fault_node, image_node, once ? "true" : "false",
+        G_GUINT64_CONSTANT(1) << 40);
+}
+
 void commit_add_image_node(LmQmp *qmp, const char *node, const char *path,
                            const char *fmt, const char *backing_node)
 {

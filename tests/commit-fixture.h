@@ -239,6 +239,16 @@ gboolean commit_names_value(const char *msg, const char *value);
  */
 void commit_add_image_node(LmQmp *qmp, const char *node, const char *path,
                            const char *fmt, const char *backing_node);
+/*
+ * blockdev-add @fault_node, a blkdebug node over @image_node that fails
+ * flushes with EIO: the first one only (@once), or every one until the
+ * next data read through it (blkdebug's state 1 to 2; the read's own
+ * rule, which matches no request, replaces the flush's among the active
+ * ones).  The caller puts it under a format node with blockdev-reopen, so
+ * the fault starts where the test wants it.
+ */
+void commit_add_flush_fault(LmQmp *qmp, const char *fault_node,
+                            const char *image_node, gboolean once);
 /* Asserts no livemerge filter node is left in the daemon. */
 void commit_assert_no_filter_nodes(LmQmp *qmp);
 /* The node the export @export_id serves. */

@@ -9,8 +9,8 @@
  * the first data write (or read) with a chosen errno.  Whatever the policy
  * does with the error, the guest must read back exactly what it wrote,
  * and a failed job must leave the chain as it was.  A flush of the base
- * that fails at the pivot is injected the same way, by putting a blkdebug
- * node under the base once the job is READY.
+ * that fails at the pivot is injected by putting a blkdebug node under the
+ * base once the job is READY.
  */
 
 #include <glib.h>
@@ -350,25 +350,10 @@ static void test_no_export(void)
     chain_finish(&c, 0, FALSE);
 }
 
-/*
- * Put a blkdebug node between the base and its file that fails flushes
- * with EIO: the first one only, or every one until the guest next reads
- * data from the base (state 1 to 2; the read's own rule, which matches
- * no request, replaces the flush's among the active ones).  Reopening
- * the base with it as its file starts the fault where the test wants it.
- */
+/* The base's flushes fail from now on: see commit_add_flush_fault() */
 static void fail_base_flushes(Chain *c, gboolean once)
 {
-    commit_qmp_ok(c->qmp, "blockdev-add",
-        "{\"driver\": \"blkdebug\", \"node-name\": \"base-fault\", "
-        "\"image\": \"base-file\", \"inject-error\": ["
-        "{\"event\": \"flush_to_disk\", \"state\": 1, \"iotype\": \"flush\", "
-        "\"errno\": 5, \"once\": %s}, "
-        "{\"event\": \"read_aio\", \"state\": 1, \"iotype\": \"read\", "
-        "\"sector\": %" G_GUINT64_FORMAT ", \"errno\": 5}], "
-        "\"set-state\": [{\"event\": \"read_aio\", \"state\": 1, "
-        "\"new_state\": 2}]}",
-        once ? "true" : "false", G_GUINT64_CONSTANT(1) << 40);
+    commit_add_flush_fault(c->qmp, "base-fault", "base-file", once);
     reopen_base(c, FALSE, "base-fault");
 }
 

@@ -8,7 +8,9 @@
  * read from layer1's file, with a chosen errno.  Whatever the policy does
  * with the error, the guest reads back exactly what it wrote; a job that
  * fails leaves the disk on its source with no livemerge node; a job that
- * goes on pivots and the target then holds the whole disk.
+ * goes on pivots and the target then holds the whole disk.  A flush of
+ * the target that fails at the pivot is injected by putting a blkdebug
+ * node under the target once the job is READY.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -22,7 +24,7 @@
 #define EIO_ 5
 #define ENOSPC_ 28
 
-typedef enum { FAIL_TARGET_WRITE, FAIL_SOURCE_READ } FaultSite;
+typedef enum { FAULT_NONE, FAIL_TARGET_WRITE, FAIL_SOURCE_READ } FaultSite;
 
 typedef struct {
     LmTestQsd *qsd;
@@ -45,17 +47,24 @@ static void fill(CommitChain *chain, guint layer, LmTestGuest *guest,
     }
 }
 
-/* A file node on @path, through blkdebug failing @event once if set */
-static char *file_node(const char *path, const char *event, int errno_value)
+/*
+ * A file node on @path (named @name), through blkdebug failing @event
+ * once if set
+ */
+static char *file_node(const char *name, const char *path, const char *event,
+                       int errno_value)
 {
+    g_autofree char *file = g_strdup_printf(
+        "{\"driver\": \"file\", \"node-name\": \"%s\", "
+        "\"filename\": \"%s\"}", name, path);
+
     if (!event) {
-        return g_strdup_printf("{\"driver\": \"file\", \"filename\": \"%s\"}",
-                               path);
+        return g_steal_pointer(&file);
     }
     return g_strdup_printf(
         "{\"driver\": \"blkdebug\", \"inject-error\": [{\"event\": \"%s\", "
-        "\"errno\": %d, \"once\": true}], \"image\": {\"driver\": \"file\", "
-        "\"filename\": \"%s\"}}", event, errno_value, path);
+        "\"errno\": %d, \"once\": true}], \"image\": %s}",
+        event, errno_value, file);
 }
 
 static gboolean setup(Setup *s, FaultSite site, int errno_value)
@@ -73,10 +82,10 @@ static gboolean setup(Setup *s, FaultSite site, int errno_value)
     lm_test_image_create(s->target_path, &(LmTestImageOpts) {
                              .size = "16M" });
 
-    f0 = file_node(commit_chain_path(s->chain, 0), NULL, 0);
-    f1 = file_node(commit_chain_path(s->chain, 1),
+    f0 = file_node("layer0-file", commit_chain_path(s->chain, 0), NULL, 0);
+    f1 = file_node("layer1-file", commit_chain_path(s->chain, 1),
                    site == FAIL_SOURCE_READ ? "read_aio" : NULL, errno_value);
-    ft = file_node(s->target_path,
+    ft = file_node("target-file", s->target_path,
                    site == FAIL_TARGET_WRITE ? "write_aio" : NULL,
                    errno_value);
     commit_qmp_ok(s->qmp, "blockdev-add",
@@ -271,6 +280,79 @@ static void test_enospc(gconstpointer data)
     finish(&s, commit_chain_path(s.chain, 1));
 }
 
+/*
+ * A mirror to READY; then the target's flushes fail (@once: the first
+ * only), the guest writes 1 MiB the pivot's flushes must carry, and the
+ * pivot is asked for.  Returns BLOCK_JOB_COMPLETED, or NULL if the
+ * daemon has no livemerge-mirror.
+ */
+static JsonObject *pivot_with_flush_fault(Setup *s, gboolean once)
+{
+    g_autoptr(JsonObject) ready = NULL;
+
+    if (!setup(s, FAULT_NONE, 0)) {
+        return NULL;
+    }
+    start_mirror(s, FAIL_TARGET_WRITE, "report");
+    ready = wait_event(s, "BLOCK_JOB_READY");
+    commit_add_flush_fault(s->qmp, "target-fault", "target-file", once);
+    commit_qmp_ok(s->qmp, "blockdev-reopen",
+                  "{\"options\": [{\"driver\": \"qcow2\", "
+                  "\"node-name\": \"target\", \"backing\": null, "
+                  "\"file\": \"target-fault\"}]}");
+    commit_write(s->guest, 2 * MiB, MiB);
+    commit_qmp_ok(s->qmp, "block-job-complete", "{\"device\": \"m\"}");
+    return wait_event(s, "BLOCK_JOB_COMPLETED");
+}
+
+/*
+ * One of the flushes the pivot makes with the guest running fails: the
+ * drained last copy's flush decides, succeeds, and the pivot happens.
+ * The fault was used up before it: the guest's flush of the target
+ * afterwards succeeds.
+ */
+static void test_pivot_flush_once(void)
+{
+    g_autoptr(GError) err = NULL;
+    Setup s = {};
+    g_autoptr(JsonObject) done = pivot_with_flush_fault(&s, TRUE);
+
+    if (!done) {
+        finish(&s, NULL);
+        return;
+    }
+    g_assert_null(commit_event_str(done, "error"));
+    commit_assert_export_chain(s.qmp, "target(rw)");
+    commit_assert_no_jobs(s.qmp);
+    lm_test_guest_flush(s.guest, &err);
+    g_assert_no_error(err);
+    finish(&s, s.target_path);
+}
+
+/*
+ * Every flush of the target fails: no pivot, the job fails with the
+ * flush's error, and the disk stays on its source with every byte the
+ * guest wrote.
+ */
+static void test_pivot_flush_fails(void)
+{
+    g_autofree char *log = NULL;
+    Setup s = {};
+    g_autoptr(JsonObject) done = pivot_with_flush_fault(&s, FALSE);
+
+    if (!done) {
+        finish(&s, NULL);
+        return;
+    }
+    g_assert_nonnull(commit_event_str(done, "error"));
+    log = lm_test_qsd_read_log(s.qsd);
+    g_assert_nonnull(strstr(log, "Could not bring 'target' in sync"));
+    commit_assert_export_chain(s.qmp, "layer1(rw) > layer0(ro)");
+    commit_assert_no_jobs(s.qmp);
+    commit_assert_no_filter_nodes(s.qmp);
+    finish(&s, commit_chain_path(s.chain, 1));
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -293,5 +375,8 @@ int main(int argc, char **argv)
         g_test_add_data_func(sr, GINT_TO_POINTER(FAIL_SOURCE_READ),
                              policies[i].func);
     }
+    g_test_add_func("/mirror/errors/pivot-flush/once", test_pivot_flush_once);
+    g_test_add_func("/mirror/errors/pivot-flush/fails",
+                    test_pivot_flush_fails);
     return g_test_run();
 }
