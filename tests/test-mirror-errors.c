@@ -293,6 +293,7 @@ static JsonObject *pivot_with_flush_fault(Setup *s, gboolean once)
     if (!setup(s, FAULT_NONE, 0)) {
         return NULL;
     }
+    /* on-target-error: report */
     start_mirror(s, FAIL_TARGET_WRITE, "report");
     ready = wait_event(s, "BLOCK_JOB_READY");
     commit_add_flush_fault(s->qmp, "target-fault", "target-file", once);
