@@ -359,10 +359,13 @@ static void fail_base_flushes(Chain *c, gboolean once)
 
 /*
  * An active commit to READY; then the base's flushes fail (@once: the
- * first only), the guest writes 1 MiB the pivot's flushes must carry, and
- * the pivot is asked for.  Returns BLOCK_JOB_COMPLETED.
+ * first only), the guest writes 1 MiB the ending's flushes must carry,
+ * and the job is ended with @command (block-job-complete: a pivot;
+ * block-job-cancel: the top stays, the base a point-in-time copy).
+ * Returns BLOCK_JOB_COMPLETED.
  */
-static JsonObject *pivot_with_flush_fault(Chain *c, gboolean once)
+static JsonObject *end_with_flush_fault(Chain *c, gboolean once,
+                                        const char *command)
 {
     g_autoptr(JsonObject) ready = NULL;
     g_autoptr(GError) err = NULL;
@@ -374,43 +377,49 @@ static JsonObject *pivot_with_flush_fault(Chain *c, gboolean once)
     lm_test_guest_write_range(c->guest, 2 * COMMIT_MiB / 4096,
                               COMMIT_MiB / 4096, &err);
     g_assert_no_error(err);
-    commit_qmp_ok(c->qmp, "block-job-complete", "{\"device\": \"job0\"}");
+    commit_qmp_ok(c->qmp, command, "{\"device\": \"job0\"}");
     return wait_event(c, "BLOCK_JOB_COMPLETED");
 }
 
 /*
- * The pivot first flushes the base with the guest running; one of those
+ * The ending first flushes the base with the guest running; one of those
  * flushes failing is left to the flush of the drained last copy, which
- * succeeds here, so the pivot does.  The fault, once, was used up before
- * the pivot: the guest's flush of the base after it succeeds.
+ * succeeds here, so the job ends as asked: an earlier flush used the
+ * fault up.  After a pivot the guest's flush of the base succeeds too.
  */
-static void test_pivot_flush_once(void)
+static void test_flush_once(gconstpointer data)
 {
+    const char *command = data;
+    gboolean pivots = g_str_equal(command, "block-job-complete");
     g_autoptr(GError) err = NULL;
     Chain c = {};
-    g_autoptr(JsonObject) done = pivot_with_flush_fault(&c, TRUE);
+    g_autoptr(JsonObject) done = end_with_flush_fault(&c, TRUE, command);
 
     g_assert_false(json_object_has_member(
         json_object_get_object_member(done, "data"), "error"));
     g_assert_null(query(&c, "query-block-jobs", "device"));
-    lm_test_guest_flush(c.guest, &err);
-    g_assert_no_error(err);
-    chain_finish(&c, 0, TRUE);
+    if (pivots) {
+        lm_test_guest_flush(c.guest, &err);
+        g_assert_no_error(err);
+    } else {
+        assert_chain_unchanged(&c);
+    }
+    chain_finish(&c, pivots ? 0 : 2, TRUE);
 }
 
 /*
- * Every flush of the base fails: the pivot must not happen, the job fails
+ * Every flush of the base fails: the job must not end as asked, it fails
  * with the flush's error (the base stays writable: making it read-only
  * again needs a flush too), and the guest keeps its disk on the top with
  * every byte it wrote.  Once the fault is gone the chain takes the same
  * commit again, to the end.
  */
-static void test_pivot_flush_fails(void)
+static void test_flush_fails(gconstpointer data)
 {
     g_autoptr(GError) err = NULL;
     g_autofree char *log = NULL;
     Chain c = {};
-    g_autoptr(JsonObject) done = pivot_with_flush_fault(&c, FALSE);
+    g_autoptr(JsonObject) done = end_with_flush_fault(&c, FALSE, data);
 
     g_assert_nonnull(event_str(done, "error"));
     log = lm_test_qsd_read_log(c.qsd);
@@ -441,8 +450,13 @@ int main(int argc, char **argv)
     g_test_add_func("/commit/errors/intermediate-report",
                     test_intermediate_report);
     g_test_add_func("/commit/errors/no-export", test_no_export);
-    g_test_add_func("/commit/errors/pivot-flush/once", test_pivot_flush_once);
-    g_test_add_func("/commit/errors/pivot-flush/fails",
-                    test_pivot_flush_fails);
+    g_test_add_data_func("/commit/errors/pivot-flush/once",
+                         "block-job-complete", test_flush_once);
+    g_test_add_data_func("/commit/errors/pivot-flush/fails",
+                         "block-job-complete", test_flush_fails);
+    g_test_add_data_func("/commit/errors/cancel-flush/once",
+                         "block-job-cancel", test_flush_once);
+    g_test_add_data_func("/commit/errors/cancel-flush/fails",
+                         "block-job-cancel", test_flush_fails);
     return g_test_run();
 }
