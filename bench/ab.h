@@ -2,7 +2,8 @@
  * livemerge benchmark harness - A/B against a previous build of the
  * plugin (--ab-plugin): scenarios 1, 2 (idle guest) and 6 also run
  * livemerge with that build, alternating with this one, and state
- * whether this build's median stays within 5 % of the previous one's
+ * whether this build's median stays within 5 % of the previous one's;
+ * scenario 8 runs its livemerge commit rows with it and compares
  *
  * Copyright (c) 2026 livemerge authors
  *

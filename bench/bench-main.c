@@ -96,8 +96,9 @@ static const GOptionEntry options[] = {
     { "ab-plugin", 0, 0, G_OPTION_ARG_FILENAME, &opt_ab_plugin,
       "A/B: scenarios 1, 2 (idle guest) and 6 also run livemerge with "
       "this other build of the plugin (its livemerge.so), alternating "
-      "with this one, and say whether this build stays within 5 % "
-      "(bench/README.rst: building the previous default)", "SO" },
+      "with this one, and say whether this build stays within 5 %; "
+      "scenario 8 runs every livemerge commit row with it too and "
+      "compares (bench/README.rst: building the previous default)", "SO" },
     { "rival-with-plugin", 0, 0, G_OPTION_ARG_NONE, &opt_rival_plugin,
       "run QEMU's own jobs in a daemon with the plugin loaded (default: "
       "the stock daemon)", NULL },

@@ -11,6 +11,9 @@
  * (the fastest QEMU job, the rival of every ratio).  One table per load
  * and cache with the targets of issue 13 under it, and one frontier plot:
  * x = time to READY, y = guest work lost, a point per method (median).
+ * With --ab-plugin, every livemerge commit row also runs with the other
+ * build, right after this one's, and a line under the table compares
+ * them.
  *
  * Copyright (c) 2026 livemerge authors
  *
@@ -21,6 +24,7 @@
 
 #include <math.h>
 
+#include "ab.h"
 #include "daemon.h"
 #include "report.h"
 
@@ -67,27 +71,40 @@ static gboolean cache_wanted(Bench *b, gboolean direct)
 
 static char *row_label(const ActiveSpec *s)
 {
-    if (s->m != AM_LM_ADAPTIVE) {
+    const char *ab = s->m == AM_LM_AB ? ", " BENCH_AB_LABEL : "";
+
+    if (s->m != AM_LM_ADAPTIVE && s->m != AM_LM_AB) {
         return g_strdup(active_methods[s->m].label);
     }
     return s->guest_impact
-           ? g_strdup_printf("livemerge commit, guest-impact %d",
-                             s->guest_impact)
-           : g_strdup("livemerge commit, default");
+           ? g_strdup_printf("livemerge commit, guest-impact %d%s",
+                             s->guest_impact, ab)
+           : g_strdup_printf("livemerge commit, default%s", ab);
+}
+
+/* A livemerge commit row, and the other build's right after it (A/B) */
+static void append_commit_rows(Whole *w, GArray *rows, int guest_impact)
+{
+    ActiveSpec s = { .m = AM_LM_ADAPTIVE, .guest_impact = guest_impact };
+
+    g_array_append_val(rows, s);
+    if (w->b->ab_plugin) {
+        s.m = AM_LM_AB;
+        g_array_append_val(rows, s);
+    }
 }
 
 /* livemerge first (the default, then the settings), then the rivals */
 static GArray *make_rows(Whole *w)
 {
     GArray *rows = g_array_new(FALSE, TRUE, sizeof(ActiveSpec));
-    ActiveSpec s = { .m = AM_LM_ADAPTIVE };
+    ActiveSpec s = { 0 };
 
-    g_array_append_val(rows, s);
+    append_commit_rows(w, rows, 0);
     for (guint i = 0; i < w->b->guest_impacts->len; i++) {
-        s.guest_impact = g_array_index(w->b->guest_impacts, int, i);
-        g_array_append_val(rows, s);
+        append_commit_rows(w, rows,
+                           g_array_index(w->b->guest_impacts, int, i));
     }
-    s.guest_impact = 0;
     if (w->has_lm_mirror) {
         s.m = AM_LM_MIRROR;
         g_array_append_val(rows, s);
@@ -198,6 +215,51 @@ static void targets(Whole *w, guint li, gboolean direct)
     t_fp99 = ratio_text(&f_p99, &r_p99, 0, &q);
     target_line(b, "fastest setting, guest-impact 100", "p99 (µs) below "
                 "QEMU write-blocking mirror's", t_fp99, !isnan(q) && q < 1);
+}
+
+/* "guest work lost 3.10 / 3.60 = 0.86", or why there is no ratio */
+static char *ab_ratio(ActiveCtx *c, const ActiveSpec *cur,
+                      const ActiveSpec *prev, const char *metric,
+                      const char *what, int decimals)
+{
+    BenchSummary a, b;
+    double q;
+    g_autofree char *ratio = NULL;
+
+    g_free(active_cell(c, cur, metric, decimals, &a));
+    g_free(active_cell(c, prev, metric, decimals, &b));
+    ratio = ratio_text(&a, &b, decimals, &q);
+    return g_strdup_printf("%s %s", what, ratio);
+}
+
+/*
+ * With --ab-plugin: under the table, one line per livemerge commit
+ * setting, this build's medians / the other build's (lower is better)
+ */
+static void ab_lines(Whole *w, guint li, gboolean direct)
+{
+    if (!w->b->ab_plugin) {
+        return;
+    }
+    for (guint r = 0; r < w->rows->len; r++) {
+        ActiveSpec cur = row_spec(w, r, li, direct);
+        ActiveSpec prev = cur;
+        g_autofree char *label = NULL, *lost = NULL, *ready = NULL;
+        g_autofree char *p99 = NULL;
+
+        if (cur.m != AM_LM_ADAPTIVE) {
+            continue;
+        }
+        prev.m = AM_LM_AB;
+        label = row_label(&cur);
+        lost = ab_ratio(&w->c, &cur, &prev, "work_lost",
+                        "guest work lost (s)", 2);
+        ready = ab_ratio(&w->c, &cur, &prev, "time_to_ready",
+                         "time to READY (s)", 2);
+        p99 = ab_ratio(&w->c, &cur, &prev, "lat_p99", "p99 (µs)", 0);
+        bench_md(w->b, "- A/B, %s: this build / previous (medians): %s; "
+                 "%s; %s\n", label, lost, ready, p99);
+    }
 }
 
 /*
@@ -376,6 +438,7 @@ static void report(Whole *w)
                                   : "not run (--no-lm-mirror)");
             }
             targets(w, li, direct);
+            ab_lines(w, li, direct);
             frontier_plot(w, li, direct);
         }
     }
