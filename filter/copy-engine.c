@@ -53,7 +53,7 @@ struct CopyEngine {
     bool write_blocking;
     /*
      * Emptying the view's top into the destination, its backing file
-     * (see copy_engine_start_round()): empties_top once asked and possible,
+     * (see copy_engine_move()): empties_top once asked and possible,
      * moving until it has to stop (another writer on the top)
      */
     bool empties_top;
@@ -62,7 +62,6 @@ struct CopyEngine {
     DirtyMap copied;        /* in sync since the last round, still in the top */
     DirtyMap to_move;       /* the round's share of it */
     int64_t move_batch;     /* what makes a round due */
-    bool round_running;     /* in its own coroutine: copies go on */
     bool top_written_back;  /* see flush_for_move() */
     /* What copies wrote to the destination since the last round, for a
      * round to drop from the host's page cache once it is durable */
@@ -650,24 +649,10 @@ int64_t coroutine_fn copy_engine_start_next(CopyEngine *e)
     return bytes;
 }
 
-static bool busy_locked(CopyEngine *e)
-{
-    return e->ops_in_flight > 0 || e->round_running;
-}
-
 void coroutine_fn copy_engine_wait_one(CopyEngine *e)
 {
     qemu_co_mutex_lock(&e->lock);
-    if (busy_locked(e)) {
-        qemu_co_queue_wait(&e->op_done, &e->lock);
-    }
-    qemu_co_mutex_unlock(&e->lock);
-}
-
-void coroutine_fn copy_engine_wait_copies(CopyEngine *e)
-{
-    qemu_co_mutex_lock(&e->lock);
-    while (e->ops_in_flight > 0) {
+    if (e->ops_in_flight > 0) {
         qemu_co_queue_wait(&e->op_done, &e->lock);
     }
     qemu_co_mutex_unlock(&e->lock);
@@ -676,7 +661,7 @@ void coroutine_fn copy_engine_wait_copies(CopyEngine *e)
 void coroutine_fn copy_engine_wait_all(CopyEngine *e)
 {
     qemu_co_mutex_lock(&e->lock);
-    while (busy_locked(e)) {
+    while (e->ops_in_flight > 0) {
         qemu_co_queue_wait(&e->op_done, &e->lock);
     }
     qemu_co_mutex_unlock(&e->lock);
@@ -688,7 +673,7 @@ bool coroutine_fn copy_engine_in_sync(CopyEngine *e)
 
     qemu_co_mutex_lock(&e->lock);
     catch_up_locked(e);
-    in_sync = !busy_locked(e) && e->dirtying_writes == 0 &&
+    in_sync = e->ops_in_flight == 0 && e->dirtying_writes == 0 &&
               dirty_map_count(&e->dirty) == 0;
     if (e->moving) {
         /* READY means the top is empty: every write goes to the base */
@@ -703,14 +688,9 @@ int64_t copy_engine_dirty_bytes(CopyEngine *e)
     return dirty_map_count(&e->dirty);
 }
 
-bool copy_engine_busy(CopyEngine *e)
+int copy_engine_ops_in_flight(CopyEngine *e)
 {
-    return busy_locked(e);
-}
-
-bool copy_engine_round_running(CopyEngine *e)
-{
-    return e->round_running;
+    return e->ops_in_flight;
 }
 
 int64_t copy_engine_bytes_in_flight(CopyEngine *e)
@@ -1154,7 +1134,7 @@ bool copy_engine_move_due(CopyEngine *e)
 {
     int64_t copied;
 
-    if (!e->moving || e->round_running) {
+    if (!e->moving) {
         return false;
     }
     copied = dirty_map_count(&e->copied);
@@ -1219,7 +1199,7 @@ static int coroutine_fn unallocate_run(CopyEngine *e, int64_t offset,
     return ret;
 }
 
-static int coroutine_fn move_round(CopyEngine *e)
+int coroutine_fn copy_engine_move(CopyEngine *e)
 {
     BlockReq req, unalloc;
     int64_t cursor = 0, offset, bytes;
@@ -1298,34 +1278,6 @@ static int coroutine_fn move_round(CopyEngine *e)
         hbitmap_reset_all(e->to_drop.bitmap);
     }
     return 0;
-}
-
-/*
- * A round waits for flushes (tens of milliseconds, seconds for a base
- * whose writeback is behind), and the copy loop used to wait with it:
- * rounds took a quarter to most of a copy phase in which nothing new was
- * copied (bench/results/2026-12-01-rounds-p99/).  Copies of other regions
- * do not touch what a round gives back (it is in sync; a write that
- * dirties part of it takes that part out of the round), so the round
- * runs beside them.
- */
-static void coroutine_fn round_co(void *opaque)
-{
-    CopyEngine *e = opaque;
-
-    /* An error is the engine's to report, as a copy's is */
-    move_round(e);
-    qemu_co_mutex_lock(&e->lock);
-    e->round_running = false;
-    qemu_co_queue_restart_all(&e->op_done);
-    qemu_co_mutex_unlock(&e->lock);
-}
-
-void coroutine_fn copy_engine_start_round(CopyEngine *e)
-{
-    assert(!e->round_running);
-    e->round_running = true;
-    qemu_coroutine_enter(qemu_coroutine_create(round_co, e));
 }
 
 int64_t copy_engine_take_done(CopyEngine *e)

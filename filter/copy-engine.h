@@ -56,7 +56,7 @@ typedef struct CopyEngineConfig {
     BlockDriverState *filter;
     /*
      * Empty the view's top into the destination as regions reach it (see
-     * copy_engine_start_round()), where that can be done: an active commit into
+     * copy_engine_move()), where that can be done: an active commit into
      * the top's own backing file, a qcow2 top
      */
     bool empty_top;
@@ -104,13 +104,9 @@ void copy_engine_release_buffers(CopyEngine *e);
  */
 void coroutine_fn copy_engine_catch_up(CopyEngine *e);
 
-/*
- * Wait for one copy or the round to finish (returns at once if none is in
- * flight); for every one of them; for the copies alone
- */
+/* Wait for one copy to finish (returns at once if none is in flight) */
 void coroutine_fn copy_engine_wait_one(CopyEngine *e);
 void coroutine_fn copy_engine_wait_all(CopyEngine *e);
-void coroutine_fn copy_engine_wait_copies(CopyEngine *e);
 
 /*
  * True when the destination holds everything the guest can read: nothing
@@ -119,8 +115,7 @@ void coroutine_fn copy_engine_wait_copies(CopyEngine *e);
 bool coroutine_fn copy_engine_in_sync(CopyEngine *e);
 
 int64_t copy_engine_dirty_bytes(CopyEngine *e);
-/* Copies or a round in flight */
-bool copy_engine_busy(CopyEngine *e);
+int copy_engine_ops_in_flight(CopyEngine *e);
 int64_t copy_engine_bytes_in_flight(CopyEngine *e);
 
 /*
@@ -164,22 +159,16 @@ int coroutine_fn GRAPH_RDLOCK copy_engine_guest_flush(void *opaque);
  * needs a flush of its own whenever the guest's data must be durable)
  */
 bool copy_engine_empties_top(CopyEngine *e);
-/*
- * Whether enough was copied since the last round to give it back (and no
- * round is running)
- */
+/* Whether enough was copied since the last round to give it back */
 bool copy_engine_move_due(CopyEngine *e);
 /*
- * Start one round, in a coroutine of its own, beside the copies: flush
- * the destination, then give back to it the top's clusters of every
- * region still in sync.  A failed flush is reported by
- * copy_engine_take_error().  A top that cannot give back a region, or
- * that another parent may write, ends the emptying: the job goes on as a
- * plain commit.  copy_engine_wait_all() and copy_engine_busy() count the
- * round.
+ * One round: flush the destination, then give back to it the top's
+ * clusters of every region still in sync.  Returns 0 or the flush's
+ * negative errno (also reported by copy_engine_take_error()).  A top that
+ * cannot give back a region, or that another parent may write, ends the
+ * emptying: the job goes on as a plain commit.
  */
-void coroutine_fn copy_engine_start_round(CopyEngine *e);
-bool copy_engine_round_running(CopyEngine *e);
+int coroutine_fn copy_engine_move(CopyEngine *e);
 
 /* Bytes brought in sync since the last call: for progress */
 int64_t copy_engine_take_done(CopyEngine *e);

@@ -174,15 +174,14 @@ static void coroutine_fn copy_step(CopyJob *s)
      * pacing still asks for is waited out before the next copy, as
      * QEMU's block_job_ratelimit_sleep() does
      */
-    int64_t hold, started;
+    int64_t hold = MAX(pacing_hold_ns(s->pacing),
+                       ratelimit_calculate_delay(&s->common.limit, 0));
+    int64_t started;
 
-    pacing_probe_if_due(s->pacing);
-    /* Not while the pacing measures the guest without the job */
-    if (copy_engine_move_due(s->engine) && !pacing_probing(s->pacing)) {
-        copy_engine_start_round(s->engine);
+    if (copy_engine_move_due(s->engine)) {
+        /* An error is the engine's to report, as a copy's is */
+        copy_engine_move(s->engine);
     }
-    hold = MAX(pacing_hold_ns(s->pacing),
-               ratelimit_calculate_delay(&s->common.limit, 0));
     started = hold ? 0 : copy_engine_start_next(s->engine);
 
     if (hold) {
@@ -195,8 +194,8 @@ static void coroutine_fn copy_step(CopyJob *s)
         if (delay > 0) {
             job_sleep_ns(&s->common.job, delay);
         }
-    } else if (copy_engine_busy(s->engine)) {
-        /* Only copies, a round or guest writes in flight: let them end */
+    } else if (copy_engine_ops_in_flight(s->engine)) {
+        /* Only copies or guest writes in flight: let them end */
         copy_engine_wait_one(s->engine);
     } else {
         job_sleep_ns(&s->common.job, 0);
@@ -386,7 +385,7 @@ bool copy_job_drained_poll(BlockJob *bjob)
             return true;
         }
     }
-    return s->engine && copy_engine_busy(s->engine);
+    return s->engine && copy_engine_ops_in_flight(s->engine) > 0;
 }
 
 /* ------------------------------------------------------------------ */

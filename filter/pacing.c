@@ -329,34 +329,23 @@ int64_t coroutine_fn pacing_give_way(Pacing *p)
     if (full_pace(p)) {
         return 0;
     }
+    if (p->probe_due) {
+        /* Measure the guest with no copy in flight */
+        copy_engine_wait_all(p->engine);
+        p->probe_due = false;
+        p->probing = true;
+        take_sample(p, &p->probe, now_ns());
+        return PROBE_NS;
+    }
     if (p->window >= p->min_window) {
         return 0;
     }
     start = now_ns();
-    copy_engine_wait_copies(p->engine);
+    copy_engine_wait_all(p->engine);
     /* A stalled copy says nothing about the next: the pause is bounded */
     copy_ns = MIN(now_ns() - start, MAX_GIVE_WAY_NS);
     /* Copying for copy_ns is window / min_window of copy_ns plus the pause */
     return copy_ns * (p->min_window - p->window) / p->window;
-}
-
-void coroutine_fn pacing_probe_if_due(Pacing *p)
-{
-    /* A round's flushes would be measured as the guest's own latency */
-    if (!p->probe_due || full_pace(p) ||
-        copy_engine_round_running(p->engine)) {
-        return;
-    }
-    /* Measure the guest with no copy in flight */
-    copy_engine_wait_copies(p->engine);
-    p->probe_due = false;
-    p->probing = true;
-    take_sample(p, &p->probe, now_ns());
-}
-
-bool pacing_probing(Pacing *p)
-{
-    return p->probing;
 }
 
 void pacing_guest_stopped(Pacing *p)

@@ -68,15 +68,6 @@ int64_t pacing_hold_ns(Pacing *p);
  */
 int64_t coroutine_fn pacing_give_way(Pacing *p);
 
-/*
- * Before each step: start measuring the guest alone if that is due, once
- * the copies in flight end (not while a round runs: it waits for the
- * round's end).  pacing_hold_ns() then holds the copies, and
- * pacing_probing() the rounds.
- */
-void coroutine_fn pacing_probe_if_due(Pacing *p);
-bool pacing_probing(Pacing *p);
-
 /* The guest is stopped (drained): copy at full pace */
 void pacing_guest_stopped(Pacing *p);
 
