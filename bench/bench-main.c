@@ -370,8 +370,8 @@ static char *md_header(Bench *b, double minutes, GPtrArray *failures)
         g_autofree char *ab = bench_ab_describe(b->ab_plugin);
 
         g_string_append_printf(h,
-            "- A/B: scenarios 1, 2 (idle guest) and 6 also ran livemerge "
-            "with a previous build of the plugin, %s, alternating with this "
+            "- A/B: scenarios 1, 2 (idle guest), 6 and 8 (its livemerge "
+            "commits) also ran livemerge with a previous build of the plugin, %s, alternating with this "
             "one (rows *%s*)\n", ab, BENCH_AB_LABEL);
     }
     {

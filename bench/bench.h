@@ -74,7 +74,7 @@ typedef struct Bench {
     char *machine;              /* one line */
     char *revision;             /* git describe of the tree at the start */
     /* --ab-plugin: a previous build's livemerge.so that scenarios 1, 2
-     * (idle guest) and 6 also run, or NULL */
+     * (idle guest), 6 and 8 (its livemerge commits) also run, or NULL */
     char *ab_plugin;
     /* 8 (whole): the livemerge commits' guest-impact settings besides the
      * default (--guest-impact: percents, ascending, each once), the

@@ -245,7 +245,7 @@ static void ab_lines(Whole *w, guint li, gboolean direct)
         ActiveSpec cur = row_spec(w, r, li, direct);
         ActiveSpec prev = cur;
         g_autofree char *label = NULL, *lost = NULL, *ready = NULL;
-        g_autofree char *p99 = NULL;
+        g_autofree char *p99 = NULL, *reps = NULL, *prev_reps = NULL;
 
         if (cur.m != AM_LM_ADAPTIVE) {
             continue;
@@ -257,8 +257,12 @@ static void ab_lines(Whole *w, guint li, gboolean direct)
         ready = ab_ratio(&w->c, &cur, &prev, "time_to_ready",
                          "time to READY (s)", 2);
         p99 = ab_ratio(&w->c, &cur, &prev, "lat_p99", "p99 (µs)", 0);
-        bench_md(w->b, "- A/B, %s: this build / previous (medians): %s; "
-                 "%s; %s\n", label, lost, ready, p99);
+        /* The medians leave out repetitions that never reached READY */
+        reps = active_ready_count(&w->c, &cur);
+        prev_reps = active_ready_count(&w->c, &prev);
+        bench_md(w->b, "- A/B, %s: READY (reps) %s against %s; this build "
+                 "/ previous (medians): %s; %s; %s\n", label, reps,
+                 prev_reps, lost, ready, p99);
     }
 }
 
