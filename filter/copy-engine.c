@@ -30,9 +30,17 @@
 /*
  * Copied regions wait for a round that makes them durable in the
  * destination and gives them back there (a flush of the destination
- * each): about this much at a time, an eighth of a smaller disk
+ * each): about this much at a time, an eighth of a smaller disk.  A
+ * destination on the page cache flushes what the guest wrote to it
+ * since the last round too, so a larger batch makes each round's flush
+ * longer; one with cache.direct=on pays mostly the disk's cache flush and
+ * a journal commit, whatever the batch, so fewer rounds stall the guest
+ * less (bench/results/2026-12-02-batch-ab/).  Near the end the batch
+ * shrinks to what is left to copy, down to the small one: nothing
+ * overlaps the last round, which READY waits for.
  */
-#define MOVE_BATCH (64 * MiB)
+#define MOVE_BATCH_SMALL (64 * MiB)
+#define MOVE_BATCH_DIRECT (256 * MiB)
 /* The most one range lock of a round holds */
 #define MOVE_MAX_RUN (16 * MiB)
 
@@ -61,7 +69,8 @@ struct CopyEngine {
     DirtyMap moved;         /* the top holds nothing: the destination alone */
     DirtyMap copied;        /* in sync since the last round, still in the top */
     DirtyMap to_move;       /* the round's share of it */
-    int64_t move_batch;     /* what makes a round due */
+    int64_t move_batch;     /* what makes a round due ... */
+    int64_t move_batch_min; /* ... down to this near the end */
     bool top_written_back;  /* see flush_for_move() */
     /* What copies wrote to the destination since the last round, for a
      * round to drop from the host's page cache once it is durable */
@@ -180,11 +189,15 @@ CopyEngine * GRAPH_RDLOCK copy_engine_new(const CopyEngineConfig *cfg,
     QLIST_INIT(&e->unallocating);
     e->empties_top = e->moving = can_empty_top(cfg);
     if (e->empties_top) {
-        e->move_batch = MAX(MIN(MOVE_BATCH, length / 8), cfg->granularity);
+        e->drops_written = lm_page_cache_holds(cfg->dest->bs);
+        e->move_batch_min = MAX(MIN(MOVE_BATCH_SMALL, length / 8),
+                                cfg->granularity);
+        e->move_batch = e->drops_written ? e->move_batch_min :
+                        MAX(MIN(MOVE_BATCH_DIRECT, length / 8),
+                            cfg->granularity);
         dirty_map_init(&e->moved, length, cfg->granularity);
         dirty_map_init(&e->copied, length, cfg->granularity);
         dirty_map_init(&e->to_move, length, cfg->granularity);
-        e->drops_written = lm_page_cache_holds(cfg->dest->bs);
         dirty_map_init(&e->written, length, cfg->granularity);
         dirty_map_init(&e->to_drop, length, cfg->granularity);
     }
@@ -1132,15 +1145,15 @@ int coroutine_fn GRAPH_RDLOCK copy_engine_guest_flush(void *opaque)
  */
 bool copy_engine_move_due(CopyEngine *e)
 {
-    int64_t copied;
+    int64_t copied, left;
 
     if (!e->moving) {
         return false;
     }
     copied = dirty_map_count(&e->copied);
-    return copied >= e->move_batch ||
-           (copied > 0 && e->ops_in_flight == 0 &&
-            dirty_map_count(&e->dirty) == 0);
+    left = dirty_map_count(&e->dirty);
+    return copied >= MIN(e->move_batch, MAX(e->move_batch_min, left)) ||
+           (copied > 0 && e->ops_in_flight == 0 && left == 0);
 }
 
 bool copy_engine_empties_top(CopyEngine *e)
