@@ -33,9 +33,9 @@
  * each): about this much at a time, an eighth of a smaller disk.  A
  * destination on the page cache flushes what the guest wrote to it
  * since the last round too, so a larger batch makes each round's flush
- * longer; one with cache.direct=on pays mostly the disk's cache flush and
- * a journal commit, whatever the batch, so fewer rounds stall the guest
- * less (bench/results/2026-12-02-batch-ab/).  Near the end the batch
+ * longer; any other (cache.direct=on) pays mostly the disk's cache flush
+ * and a journal commit, whatever the batch, so fewer rounds stall the
+ * guest less (bench/results/2026-12-02-batch-ab/).  Near the end the batch
  * shrinks to what is left to copy, down to the small one: nothing
  * overlaps the last round, which READY waits for.
  */
@@ -43,6 +43,13 @@
 #define MOVE_BATCH_DIRECT (256 * MiB)
 /* The most one range lock of a round holds */
 #define MOVE_MAX_RUN (16 * MiB)
+
+/* At most an eighth of the disk, at least a granule */
+static int64_t move_batch(const CopyEngineConfig *cfg, int64_t length,
+                          int64_t batch)
+{
+    return MAX(MIN(batch, length / 8), cfg->granularity);
+}
 
 struct CopyEngine {
     CopyEngineConfig cfg;
@@ -190,11 +197,9 @@ CopyEngine * GRAPH_RDLOCK copy_engine_new(const CopyEngineConfig *cfg,
     e->empties_top = e->moving = can_empty_top(cfg);
     if (e->empties_top) {
         e->drops_written = lm_page_cache_holds(cfg->dest->bs);
-        e->move_batch_min = MAX(MIN(MOVE_BATCH_SMALL, length / 8),
-                                cfg->granularity);
+        e->move_batch_min = move_batch(cfg, length, MOVE_BATCH_SMALL);
         e->move_batch = e->drops_written ? e->move_batch_min :
-                        MAX(MIN(MOVE_BATCH_DIRECT, length / 8),
-                            cfg->granularity);
+                        move_batch(cfg, length, MOVE_BATCH_DIRECT);
         dirty_map_init(&e->moved, length, cfg->granularity);
         dirty_map_init(&e->copied, length, cfg->granularity);
         dirty_map_init(&e->to_move, length, cfg->granularity);
