@@ -43,6 +43,9 @@
 #define MOVE_BATCH_DIRECT (256 * MiB)
 /* The most one range lock of a round holds */
 #define MOVE_MAX_RUN (16 * MiB)
+/* The top's write-back before its first give-back: see flush_for_move() */
+#define QUICK_TOP_FLUSH_NS (10 * SCALE_MS)
+#define MAX_TOP_FLUSHES 4
 
 /* At most an eighth of the disk, at least a granule */
 static int64_t move_batch(const CopyEngineConfig *cfg, int64_t length,
@@ -1178,11 +1181,14 @@ bool copy_engine_empties_top(CopyEngine *e)
  * The same goes for the top, once: the first give-back makes its tables
  * wait for the refcounts of what the guest allocated before the job, a
  * flush of the top's file under its lock, which after seconds of guest
- * writes with nothing flushed held the guest for 1.5 s.  From then on the
- * top allocates nothing (writes where it gave regions back go to the base)
- * and its caches wait for nothing: its file is not written back again,
- * which for a guest rewriting its disk would write every page back at
- * every round.
+ * writes with nothing flushed held the guest for 1.5 s.  That flush of
+ * the file takes seconds itself (all the guest's random writes since it
+ * started), and what the guest wrote meanwhile was left for the one under
+ * the lock: up to 0.67 s.  So the file is flushed until a flush is quick
+ * (at most four times).  From then on the top allocates nothing (writes
+ * where it gave regions back go to the base) and its caches wait for
+ * nothing: its file is not written back again, which for a guest
+ * rewriting its disk would write every page back at every round.
  */
 static int coroutine_fn GRAPH_RDLOCK flush_for_move(CopyEngine *e)
 {
@@ -1195,10 +1201,14 @@ static int coroutine_fn GRAPH_RDLOCK flush_for_move(CopyEngine *e)
     if (ret == 0) {
         ret = bdrv_co_flush(dest);
     }
-    if (ret == 0 && !e->top_written_back) {
+    for (int i = 0; ret == 0 && !e->top_written_back; i++) {
+        int64_t start = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+
         /* The top's own data needs no flush: a failure here is not fatal */
-        bdrv_co_flush(e->cfg.view_top->file->bs);
-        e->top_written_back = true;
+        e->top_written_back =
+            bdrv_co_flush(e->cfg.view_top->file->bs) < 0 ||
+            qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - start <
+            QUICK_TOP_FLUSH_NS || i + 1 == MAX_TOP_FLUSHES;
     }
     return ret;
 }
