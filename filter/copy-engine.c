@@ -1184,8 +1184,8 @@ bool copy_engine_empties_top(CopyEngine *e)
  * writes with nothing flushed held the guest for 1.5 s.  That flush of
  * the file takes seconds itself (all the guest's random writes since it
  * started), and what the guest wrote meanwhile was left for the one under
- * the lock: up to 0.67 s.  So the file is flushed until a flush is quick
- * (at most four times).  From then on the top allocates nothing (writes
+ * the lock: up to 0.72 s.  So a file on the page cache is flushed until
+ * a flush is quick (at most four times).  From then on the top allocates nothing (writes
  * where it gave regions back go to the base) and its caches wait for
  * nothing: its file is not written back again, which for a guest
  * rewriting its disk would write every page back at every round.
@@ -1193,7 +1193,7 @@ bool copy_engine_empties_top(CopyEngine *e)
 static int coroutine_fn GRAPH_RDLOCK flush_for_move(CopyEngine *e)
 {
     BlockDriverState *dest = e->cfg.dest->bs;
-    int ret = 0;
+    int flushes, ret = 0;
 
     if (dest->file) {
         ret = bdrv_co_flush(dest->file->bs);
@@ -1201,6 +1201,8 @@ static int coroutine_fn GRAPH_RDLOCK flush_for_move(CopyEngine *e)
     if (ret == 0) {
         ret = bdrv_co_flush(dest);
     }
+    /* Without the page cache a flush writes no data back: once */
+    flushes = lm_page_cache_holds(e->cfg.view_top) ? MAX_TOP_FLUSHES : 1;
     for (int i = 0; ret == 0 && !e->top_written_back; i++) {
         int64_t start = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
 
@@ -1208,7 +1210,7 @@ static int coroutine_fn GRAPH_RDLOCK flush_for_move(CopyEngine *e)
         e->top_written_back =
             bdrv_co_flush(e->cfg.view_top->file->bs) < 0 ||
             qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - start <
-            QUICK_TOP_FLUSH_NS || i + 1 == MAX_TOP_FLUSHES;
+            QUICK_TOP_FLUSH_NS || i + 1 == flushes;
     }
     return ret;
 }
