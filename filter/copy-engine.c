@@ -1185,10 +1185,10 @@ bool copy_engine_empties_top(CopyEngine *e)
  * the file takes seconds itself (all the guest's random writes since it
  * started), and what the guest wrote meanwhile was left for the one under
  * the lock: up to 0.72 s.  So a file on the page cache is flushed until
- * a flush is quick (at most four times).  From then on the top allocates nothing (writes
- * where it gave regions back go to the base) and its caches wait for
- * nothing: its file is not written back again, which for a guest
- * rewriting its disk would write every page back at every round.
+ * a flush is quick (at most four times).  From then on the top allocates
+ * nothing (writes where it gave regions back go to the base) and its
+ * caches wait for nothing: its file is not written back again, which for
+ * a guest rewriting its disk would write every page back at every round.
  */
 static int coroutine_fn GRAPH_RDLOCK flush_for_move(CopyEngine *e)
 {
@@ -1205,12 +1205,12 @@ static int coroutine_fn GRAPH_RDLOCK flush_for_move(CopyEngine *e)
     flushes = lm_page_cache_holds(e->cfg.view_top) ? MAX_TOP_FLUSHES : 1;
     for (int i = 0; ret == 0 && !e->top_written_back; i++) {
         int64_t start = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
-
         /* The top's own data needs no flush: a failure here is not fatal */
-        e->top_written_back =
-            bdrv_co_flush(e->cfg.view_top->file->bs) < 0 ||
-            qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - start <
-            QUICK_TOP_FLUSH_NS || i + 1 == flushes;
+        bool failed = bdrv_co_flush(e->cfg.view_top->file->bs) < 0;
+        bool quick = qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - start <
+                     QUICK_TOP_FLUSH_NS;
+
+        e->top_written_back = failed || quick || i + 1 == flushes;
     }
     return ret;
 }
