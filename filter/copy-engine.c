@@ -1202,8 +1202,9 @@ static int coroutine_fn GRAPH_RDLOCK flush_for_move(CopyEngine *e)
         ret = bdrv_co_flush(dest);
     }
     /* Without the page cache a flush writes no data back: once */
-    flushes = lm_page_cache_holds(e->cfg.view_top) ? MAX_TOP_FLUSHES : 1;
-    for (int i = 0; ret == 0 && !e->top_written_back; i++) {
+    flushes = e->top_written_back ? 0 :
+              lm_page_cache_holds(e->cfg.view_top) ? MAX_TOP_FLUSHES : 1;
+    for (int i = 0; ret == 0 && i < flushes && !e->top_written_back; i++) {
         int64_t start = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
         /* The top's own data needs no flush: a failure here is not fatal */
         bool failed = bdrv_co_flush(e->cfg.view_top->file->bs) < 0;
