@@ -41,8 +41,8 @@
  */
 #define MOVE_BATCH_SMALL (64 * MiB)
 #define MOVE_BATCH_DIRECT (256 * MiB)
-/* The most one range lock of a round holds */
-#define MOVE_MAX_RUN (16 * MiB)
+/* The most one give-back of a round spans (see copy_engine_move()) */
+#define MOVE_MAX_SPAN (16 * MiB)
 /* The top's write-back before its first give-back: see flush_for_move() */
 #define QUICK_TOP_FLUSH_NS (10 * SCALE_MS)
 #define MAX_TOP_FLUSHES 4
@@ -89,6 +89,7 @@ struct CopyEngine {
     DirtyMap to_drop;       /* the round's share of it */
     BlockReqList reading;   /* guest reads in flight, while moving */
     BlockReqList unallocating; /* what the round gives back right now */
+    GArray *giving_back;    /* of LmRange: its regions */
     /* Set by the pacing policy: how big and how many copies at once */
     int64_t chunk;
     int max_ops;
@@ -208,6 +209,7 @@ CopyEngine * GRAPH_RDLOCK copy_engine_new(const CopyEngineConfig *cfg,
         dirty_map_init(&e->to_move, length, cfg->granularity);
         dirty_map_init(&e->written, length, cfg->granularity);
         dirty_map_init(&e->to_drop, length, cfg->granularity);
+        e->giving_back = g_array_new(false, false, sizeof(LmRange));
     }
     copy_engine_set_window(e, copy_engine_max_window(e));
     e->seed_span = table_span(cfg->dest->bs);
@@ -236,6 +238,9 @@ void copy_engine_free(CopyEngine *e)
     dirty_map_destroy(&e->to_move);
     dirty_map_destroy(&e->written);
     dirty_map_destroy(&e->to_drop);
+    if (e->giving_back) {
+        g_array_free(e->giving_back, true);
+    }
     g_free(e);
 }
 
@@ -1216,16 +1221,41 @@ static int coroutine_fn GRAPH_RDLOCK flush_for_move(CopyEngine *e)
     return ret;
 }
 
-/* Give back [offset, offset + bytes), range-locked by the caller */
-static int coroutine_fn unallocate_run(CopyEngine *e, int64_t offset,
-                                       int64_t bytes)
+/*
+ * Called with e->lock held.  The regions of [offset, offset + bytes) the
+ * round gives back, into e->giving_back; returns where the last one ends
+ * (@offset when there is none).
+ */
+static int64_t gather_giving_back_locked(CopyEngine *e, int64_t offset,
+                                         int64_t bytes)
+{
+    int64_t end = offset + bytes, last = offset, n;
+    bool waiting;
+
+    g_array_set_size(e->giving_back, 0);
+    for (; offset < end; offset += n) {
+        n = dirty_map_run(&e->to_move, offset, end - offset, &waiting);
+        if (waiting) {
+            LmRange range = { .offset = offset, .bytes = n };
+
+            g_array_append_val(e->giving_back, range);
+            last = offset + n;
+        }
+    }
+    return last;
+}
+
+/* Give back e->giving_back's regions, range-locked by the caller */
+static int coroutine_fn unallocate_gathered(CopyEngine *e)
 {
     int ret;
 
     bdrv_graph_co_rdlock();
     /* A writer that came since the round began: stop (-EBUSY) */
     ret = top_has_other_writer(e) ? -EBUSY :
-          lm_qcow2_co_unallocate(e->cfg.view_top, offset, bytes);
+          lm_qcow2_co_unallocate(e->cfg.view_top,
+                                 &g_array_index(e->giving_back, LmRange, 0),
+                                 e->giving_back->len);
     bdrv_graph_co_rdunlock();
     return ret;
 }
@@ -1264,8 +1294,20 @@ int coroutine_fn copy_engine_move(CopyEngine *e)
     }
     /* What writes around the filter changed is not in the base yet */
     catch_up_locked(e);
-    while (dirty_map_next(&e->to_move, cursor, MOVE_MAX_RUN, &offset,
+    /*
+     * A span at a time: every region waiting from the first one on to the
+     * last within MOVE_MAX_SPAN, under one range lock, in one give-back.
+     * Guest writes between the copies leave the waiting regions scattered
+     * (a few granules each), and qcow2 writes the changed table whole at
+     * every give-back, holding its lock: one per region wrote a 64 KiB
+     * table about every 150 KiB given back, and held the guest's writes
+     * to the top meanwhile.
+     */
+    while (dirty_map_next(&e->to_move, cursor, MOVE_MAX_SPAN, &offset,
                           &bytes) && offset >= cursor) {
+        bytes = gather_giving_back_locked(e, offset,
+                                          MIN(MOVE_MAX_SPAN,
+                                              e->length - offset)) - offset;
         if (reqlist_wait_one(&e->locked, offset, bytes, &e->lock)) {
             /* A write may have taken part of it out: look again */
             continue;
@@ -1275,14 +1317,18 @@ int coroutine_fn copy_engine_move(CopyEngine *e)
         while (reqlist_wait_one(&e->reading, offset, bytes, &e->lock)) {
             /* reads that started before the round hold on to the top */
         }
+        /* What a write around the filter dirtied meanwhile stays */
+        gather_giving_back_locked(e, offset, bytes);
         qemu_co_mutex_unlock(&e->lock);
 
-        ret = unallocate_run(e, offset, bytes);
+        ret = e->giving_back->len ? unallocate_gathered(e) : 0;
 
         qemu_co_mutex_lock(&e->lock);
         dirty_map_clear(&e->to_move, offset, bytes);
-        if (ret == 0) {
-            dirty_map_set(&e->moved, offset, bytes);
+        for (guint i = 0; ret == 0 && i < e->giving_back->len; i++) {
+            LmRange *range = &g_array_index(e->giving_back, LmRange, i);
+
+            dirty_map_set(&e->moved, range->offset, range->bytes);
         }
         reqlist_remove_req(&unalloc);
         reqlist_remove_req(&req);

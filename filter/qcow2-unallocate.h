@@ -29,17 +29,23 @@
 bool GRAPH_RDLOCK lm_qcow2_can_unallocate(BlockDriverState *bs,
                                           int64_t granularity);
 
+/* A range of the image's guest offsets */
+typedef struct LmRange {
+    int64_t offset;
+    int64_t bytes;
+} LmRange;
+
 /*
- * Free the clusters of [offset, offset + bytes) in @bs, which then reads
- * its backing file there.  The freed clusters are not discarded in the
- * image file (a read still in flight would find zeroes there), nor
- * allocated again soon, and the changed tables are written to the image
- * file before it returns (not flushed).  The caller keeps every other
- * request of the region out meanwhile and has made what the backing file
- * holds there durable first: the tables may reach the disk at any time.
+ * Free the clusters of @count ranges of @bs, which then reads its backing
+ * file there.  The freed clusters are not discarded in the image file (a
+ * read still in flight would find zeroes there), nor allocated again
+ * soon, and the changed tables are written to the image file once, before
+ * it returns (not flushed).  The caller keeps every other request of the
+ * ranges out meanwhile and has made what the backing file holds there
+ * durable first: the tables may reach the disk at any time.
  */
 int coroutine_fn GRAPH_RDLOCK lm_qcow2_co_unallocate(BlockDriverState *bs,
-                                                     int64_t offset,
-                                                     int64_t bytes);
+                                                     const LmRange *ranges,
+                                                     unsigned count);
 
 #endif
