@@ -1,0 +1,6 @@
+#!/bin/sh
+export LIVEMERGE_PLUGIN=/var/tmp/exp-trace/b/filter/livemerge.so LM_TRACE_ROUND=1 BASEW='write -P 0x11 0 512M' EXPW=/var/tmp/exp-sparse
+for i in 1 2; do
+  echo "== 4k page $i"; WIN=20 python3 -u rounds.py 4k 16 page ad-dflt
+  echo "== 64k page $i"; WIN=15 python3 -u rounds.py 64k 4 page ad-dflt
+done
