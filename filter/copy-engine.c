@@ -107,6 +107,13 @@ struct CopyEngine {
     int64_t bytes_dirtied;  /* by guest writes, at the map's granularity */
     int error;              /* first unreported error (negative errno) */
     bool error_is_read;
+
+    /*
+     * Whether the job wrote to the destination since its last flush began
+     * (set once such a write completes; see copy_engine_flush_dest()).
+     * Not under the lock: a flag the flushes and writes exchange.
+     */
+    bool dest_unflushed;
 };
 
 typedef struct CopyOp {
@@ -181,6 +188,8 @@ CopyEngine * GRAPH_RDLOCK copy_engine_new(const CopyEngineConfig *cfg,
 
     e->cfg = *cfg;
     e->length = length;
+    /* What the destination held before the job is made durable too */
+    e->dest_unflushed = true;
     /*
      * A stream's destination is the top of the view: its own writes are
      * the guest's, which a copy-on-read never overwrites, so only the
@@ -453,6 +462,34 @@ int64_t coroutine_fn copy_engine_mark_allocated(CopyEngine *e,
 }
 
 /*
+ * A write of the job's to the destination completed (or failed, maybe
+ * half done): what it wrote is durable only after a flush that begins
+ * later.  The guest's writes to what the top gave back are not the job's:
+ * the guest's own flushes make them durable, there and after a pivot.
+ */
+static void dest_written(CopyEngine *e)
+{
+    qatomic_set(&e->dest_unflushed, true);
+}
+
+/* A flush of the destination, which covers every write completed before */
+static int coroutine_fn GRAPH_RDLOCK flush_dest(CopyEngine *e)
+{
+    bool unflushed = qatomic_xchg(&e->dest_unflushed, false);
+    int ret = bdrv_co_flush(e->cfg.dest->bs);
+
+    if (ret < 0 && unflushed) {
+        qatomic_set(&e->dest_unflushed, true);
+    }
+    return ret;
+}
+
+int coroutine_fn GRAPH_RDLOCK copy_engine_flush_dest(CopyEngine *e)
+{
+    return qatomic_read(&e->dest_unflushed) ? flush_dest(e) : 0;
+}
+
+/*
  * Where the view is unallocated all the way down it reads as zeroes:
  * write zeroes where the destination does not already read so.
  */
@@ -470,6 +507,7 @@ static int64_t coroutine_fn GRAPH_RDLOCK zero_dest(CopyEngine *e, int64_t offset
         return n;
     }
     ret = bdrv_co_pwrite_zeroes(e->cfg.dest, offset, n, BDRV_REQ_MAY_UNMAP);
+    dest_written(e);
     return ret < 0 ? ret : n;
 }
 
@@ -513,6 +551,7 @@ static int64_t coroutine_fn GRAPH_RDLOCK copy_extent(CopyEngine *e, int64_t offs
          */
         ret = bdrv_co_preadv(e->cfg.dest, offset, n, NULL,
                              BDRV_REQ_COPY_ON_READ | BDRV_REQ_PREFETCH);
+        dest_written(e);
         return ret < 0 ? ret : n;
     }
 
@@ -520,6 +559,7 @@ static int64_t coroutine_fn GRAPH_RDLOCK copy_extent(CopyEngine *e, int64_t offs
         *is_read = false;
         ret = bdrv_co_pwrite_zeroes(e->cfg.dest, offset, n,
                                     BDRV_REQ_MAY_UNMAP);
+        dest_written(e);
         return ret < 0 ? ret : n;
     }
 
@@ -530,6 +570,7 @@ static int64_t coroutine_fn GRAPH_RDLOCK copy_extent(CopyEngine *e, int64_t offs
     }
     *is_read = false;
     ret = bdrv_co_pwritev(e->cfg.dest, offset, n, &qiov, 0);
+    dest_written(e);
     return ret < 0 ? ret : n;
 }
 
@@ -846,6 +887,7 @@ static void coroutine_fn side_write_co(void *opaque)
         /* Durability is the source's business until the pivot flushes */
         w->ret = write_dest(w->engine, w->kind, w->offset, w->bytes, w->qiov,
                             w->qiov_offset, w->flags & BDRV_REQ_MAY_UNMAP);
+        dest_written(w->engine);
     } else {
         w->ret = write_source(w->engine, w->kind, w->offset, w->bytes,
                               w->qiov, w->qiov_offset, w->flags);
@@ -1136,7 +1178,7 @@ int coroutine_fn GRAPH_RDLOCK copy_engine_guest_flush(void *opaque)
      * top's own flush does not reach its backing file
      */
     if (ret == 0 && e->empties_top) {
-        ret = bdrv_co_flush(e->cfg.dest->bs);
+        ret = flush_dest(e);
     }
     return ret;
 }
@@ -1200,11 +1242,12 @@ static int coroutine_fn GRAPH_RDLOCK flush_for_move(CopyEngine *e)
     BlockDriverState *dest = e->cfg.dest->bs;
     int flushes, ret = 0;
 
-    if (dest->file) {
+    /* Nothing written since the last flush: the round's copies are durable */
+    if (dest->file && qatomic_read(&e->dest_unflushed)) {
         ret = bdrv_co_flush(dest->file->bs);
     }
     if (ret == 0) {
-        ret = bdrv_co_flush(dest);
+        ret = copy_engine_flush_dest(e);
     }
     /* Without the page cache a flush writes no data back: once */
     flushes = e->top_written_back ? 0 :

@@ -154,6 +154,14 @@ int coroutine_fn GRAPH_RDLOCK copy_engine_guest_read(void *opaque,
 int coroutine_fn GRAPH_RDLOCK copy_engine_guest_flush(void *opaque);
 
 /*
+ * Make what the job wrote to the destination (copies, the destination's
+ * side of mirrored guest writes) durable: a flush, or nothing when the
+ * job wrote nothing there since its last flush.  What the guest writes to
+ * what the top gave back is the guest's to flush.  0 or a negative errno.
+ */
+int coroutine_fn GRAPH_RDLOCK copy_engine_flush_dest(CopyEngine *e);
+
+/*
  * Emptying the top (CopyEngineConfig.empty_top): whether the engine does
  * (or did: the destination then holds data the top no longer has, and
  * needs a flush of its own whenever the guest's data must be durable)

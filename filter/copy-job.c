@@ -205,6 +205,12 @@ static void coroutine_fn copy_step(CopyJob *s)
 }
 
 /*
+ * Whatever the job wrote to the destination is made durable before READY
+ * and before the graph changes at the end: the source, where the guest's
+ * flushes made it durable, may then go.  Nothing written since the last
+ * flush (an active commit whose rounds gave the whole top back): nothing
+ * to flush, and the pivot holds the guest for no flush at all.
+ *
  * The graph read lock only around the flush itself: held while the job
  * waits for its copies, it could keep a graph change waiting forever
  */
@@ -213,7 +219,7 @@ static int coroutine_fn co_flush_dest(CopyJob *s)
     int ret;
 
     bdrv_graph_co_rdlock();
-    ret = bdrv_co_flush(s->dest->bs);
+    ret = copy_engine_flush_dest(s->engine);
     bdrv_graph_co_rdunlock();
     return ret;
 }

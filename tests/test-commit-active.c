@@ -16,6 +16,7 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "commit-fixture.h"
 #include "lm-qmp.h"
 #include "lm-test-guest.h"
 #include "lm-test-image.h"
@@ -83,7 +84,8 @@ static void disk_setup(Disk *d)
     lm_qmp_runf(d->qmp, &err, "blockdev-add",
                 "{\"driver\": \"qcow2\", \"node-name\": \"base\", "
                 "\"read-only\": true, \"file\": {\"driver\": \"file\", "
-                "\"filename\": \"%s\"}}", d->base);
+                "\"node-name\": \"base-file\", \"filename\": \"%s\"}}",
+                d->base);
     g_assert_no_error(err);
     lm_qmp_runf(d->qmp, &err, "blockdev-add",
                 "{\"driver\": \"qcow2\", \"node-name\": \"overlay\", "
@@ -450,6 +452,52 @@ static void test_empties_top(void)
 }
 
 /*
+ * A commit that gave the whole overlay back has nothing to flush at the
+ * pivot: its rounds made every copy durable before giving it back, and
+ * what the guest wrote to the base since is the guest's to flush.  So
+ * with every flush of the base failing from READY on, the pivot still
+ * succeeds, and the guest's own flush after it reports the failure (a
+ * job whose copies or mirrored writes were not flushed must not pivot:
+ * /commit/errors/pivot-flush/fails).
+ */
+static void test_empties_top_pivot_no_flush(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonObject) ev = NULL;
+    g_autofree char *node = NULL;
+    gboolean load_running = FALSE;
+    const Case c = { "adaptive", LOAD_IDLE, END_PIVOT };
+    Disk d = {};
+
+    disk_setup(&d);
+    lm_qmp_runf(d.qmp, &err, "livemerge-commit",
+                "{\"job-id\": \"job0\", \"device\": \"overlay\"}");
+    g_assert_no_error(err);
+    wait_ready(&d, &c, &load_running);
+    g_assert_cmpuint(overlay_holds_flushed(&d), ==, 0);
+
+    commit_add_flush_fault(d.qmp, "base-fault", "base-file", FALSE);
+    commit_qmp_ok(d.qmp, "blockdev-reopen",
+        "{\"options\": [{\"driver\": \"qcow2\", \"node-name\": \"base\", "
+        "\"read-only\": false, \"backing\": null, \"file\": \"base-fault\"}]}");
+    g_assert_true(lm_test_guest_write_range(d.guest, 0, 256, &err));
+    g_assert_no_error(err);
+    lm_qmp_runf(d.qmp, &err, "block-job-complete", "{\"device\": \"job0\"}");
+    g_assert_no_error(err);
+    ev = wait_event(&d, "BLOCK_JOB_COMPLETED");
+    assert_no_job_error(ev);
+    node = export_node(&d);
+    g_assert_cmpstr(node, ==, "base");
+
+    g_assert_false(lm_test_guest_flush(d.guest, &err));
+    g_assert_nonnull(err);
+    g_test_message("the guest's flush after the pivot: %s", err->message);
+    g_clear_error(&err);
+    /* Reading the base's data ends the fault (commit_add_flush_fault()) */
+    disk_teardown(&d);
+}
+
+/*
  * Cancelled half way, the commit leaves an overlay that gave part of
  * itself back to the base: the guest reads everything it wrote through
  * it, before and after, and goes on writing to it.  With the guest quiet,
@@ -567,6 +615,8 @@ int main(int argc, char **argv)
     g_test_add_func("/commit/active/write-blocking/guest-writes-clean",
                     test_guest_writes_clean);
     g_test_add_func("/commit/active/empties-top/pivot", test_empties_top);
+    g_test_add_func("/commit/active/empties-top/pivot-no-flush",
+                    test_empties_top_pivot_no_flush);
     g_test_add_func("/commit/active/empties-top/cancel",
                     test_empties_top_cancel);
     g_test_add_func("/commit/active/empties-top/crash",
