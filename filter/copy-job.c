@@ -224,6 +224,17 @@ static int coroutine_fn co_flush_dest(CopyJob *s)
     return ret;
 }
 
+/* The guest's data in the destination too: see flush_moved() */
+static int coroutine_fn co_flush_dest_all(CopyJob *s)
+{
+    int ret;
+
+    bdrv_graph_co_rdlock();
+    ret = bdrv_co_flush(s->dest->bs);
+    bdrv_graph_co_rdunlock();
+    return ret;
+}
+
 static int coroutine_fn flush_dest(CopyJob *s, Error **errp)
 {
     int ret = co_flush_dest(s);
@@ -282,17 +293,23 @@ static bool end_requested(CopyJob *s)
  * little to write, the destination leaves the drained flush only what
  * came during that last one: the guest was held 2-13 ms.  A guest that
  * writes faster than the disk takes it in would keep every flush long:
- * a bounded number of them.
+ * a bounded number of them.  A pivot flushes only what the job wrote
+ * (often nothing: see co_flush_dest()); a cancel of a job that emptied
+ * its top flushes the guest's writes there too, drained (flush_moved()).
  */
 static void coroutine_fn flush_before_drain(CopyJob *s)
 {
+    bool guest_data_too = !s->should_complete &&
+                          copy_engine_empties_top(s->engine);
+
     if (!s->reached_ready || job_is_cancelled(&s->common.job)) {
         return;
     }
     for (int i = 0; i < MAX_EARLY_FLUSHES; i++) {
         int64_t start = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+        int ret = guest_data_too ? co_flush_dest_all(s) : co_flush_dest(s);
 
-        if (co_flush_dest(s) < 0) {
+        if (ret < 0) {
             /* The last copy flushes again, and reports it */
             return;
         }
