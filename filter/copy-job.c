@@ -210,34 +210,26 @@ static void coroutine_fn copy_step(CopyJob *s)
  * flushes made it durable, may then go.  Nothing written since the last
  * flush (an active commit whose rounds gave the whole top back): nothing
  * to flush, and the pivot holds the guest for no flush at all.
+ * @guest_data_too: flush what the guest wrote there as well (see
+ * flush_moved()).
  *
  * The graph read lock only around the flush itself: held while the job
  * waits for its copies, it could keep a graph change waiting forever
  */
-static int coroutine_fn co_flush_dest(CopyJob *s)
+static int coroutine_fn co_flush_dest(CopyJob *s, bool guest_data_too)
 {
     int ret;
 
     bdrv_graph_co_rdlock();
-    ret = copy_engine_flush_dest(s->engine);
-    bdrv_graph_co_rdunlock();
-    return ret;
-}
-
-/* The guest's data in the destination too: see flush_moved() */
-static int coroutine_fn co_flush_dest_all(CopyJob *s)
-{
-    int ret;
-
-    bdrv_graph_co_rdlock();
-    ret = bdrv_co_flush(s->dest->bs);
+    ret = guest_data_too ? bdrv_co_flush(s->dest->bs) :
+                           copy_engine_flush_dest(s->engine);
     bdrv_graph_co_rdunlock();
     return ret;
 }
 
 static int coroutine_fn flush_dest(CopyJob *s, Error **errp)
 {
-    int ret = co_flush_dest(s);
+    int ret = co_flush_dest(s, false);
 
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not flush '%s'",
@@ -307,9 +299,8 @@ static void coroutine_fn flush_before_drain(CopyJob *s)
     }
     for (int i = 0; i < MAX_EARLY_FLUSHES; i++) {
         int64_t start = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
-        int ret = guest_data_too ? co_flush_dest_all(s) : co_flush_dest(s);
 
-        if (ret < 0) {
+        if (co_flush_dest(s, guest_data_too) < 0) {
             /* The last copy flushes again, and reports it */
             return;
         }
@@ -446,7 +437,7 @@ static int coroutine_fn sync_and_flush(CopyJob *s, Error **errp)
     copy_engine_wait_all(s->engine);
     ret = copy_engine_take_error(s->engine, &(bool){false});
     if (!ret) {
-        ret = co_flush_dest(s);
+        ret = co_flush_dest(s, false);
     }
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not bring '%s' in sync",

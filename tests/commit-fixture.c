@@ -882,6 +882,18 @@ void commit_add_flush_fault(LmQmp *qmp, const char *fault_node,
         G_GUINT64_CONSTANT(1) << 40);
 }
 
+void commit_fail_flushes(LmQmp *qmp, const char *node, gboolean once)
+{
+    g_autofree char *fault = g_strdup_printf("%s-fault", node);
+    g_autofree char *file = g_strdup_printf("%s-file", node);
+
+    commit_add_flush_fault(qmp, fault, file, once);
+    commit_qmp_ok(qmp, "blockdev-reopen",
+                  "{\"options\": [{\"driver\": \"qcow2\", "
+                  "\"node-name\": \"%s\", \"read-only\": false, "
+                  "\"backing\": null, \"file\": \"%s\"}]}", node, fault);
+}
+
 void commit_add_image_node(LmQmp *qmp, const char *node, const char *path,
                            const char *fmt, const char *backing_node)
 {

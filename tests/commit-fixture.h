@@ -249,6 +249,12 @@ void commit_add_image_node(LmQmp *qmp, const char *node, const char *path,
  */
 void commit_add_flush_fault(LmQmp *qmp, const char *fault_node,
                             const char *image_node, gboolean once);
+/*
+ * From now on the flushes of @node (an unbacked qcow2 node over the file
+ * node "@node-file") fail: commit_add_flush_fault()'s "@node-fault" is
+ * put between them with blockdev-reopen, @node read-write.
+ */
+void commit_fail_flushes(LmQmp *qmp, const char *node, gboolean once);
 /* Asserts no livemerge filter node is left in the daemon. */
 void commit_assert_no_filter_nodes(LmQmp *qmp);
 /* The node the export @export_id serves. */

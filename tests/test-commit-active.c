@@ -261,6 +261,18 @@ static void assert_no_job_error(JsonObject *ev)
                     8 * 1024 * 1024);
 }
 
+/* block-job-complete on a READY job, which then completes without error */
+static void pivot(Disk *d)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonObject) ev = NULL;
+
+    lm_qmp_runf(d->qmp, &err, "block-job-complete", "{\"device\": \"job0\"}");
+    g_assert_no_error(err);
+    ev = wait_event(d, "BLOCK_JOB_COMPLETED");
+    assert_no_job_error(ev);
+}
+
 static void test_active_commit(gconstpointer opaque)
 {
     const Case *c = opaque;
@@ -283,10 +295,7 @@ static void test_active_commit(gconstpointer opaque)
     switch (c->ending) {
     case END_PIVOT:
         wait_ready(&d, c, &load_running);
-        lm_qmp_runf(d.qmp, &err, "block-job-complete", "{\"device\": \"job0\"}");
-        g_assert_no_error(err);
-        ev = wait_event(&d, "BLOCK_JOB_COMPLETED");
-        assert_no_job_error(ev);
+        pivot(&d);
         /* The export uses the base now, read-write */
         node = export_node(&d);
         g_assert_cmpstr(node, ==, "base");
@@ -333,7 +342,6 @@ static void test_active_commit(gconstpointer opaque)
 static void test_guest_writes_clean(void)
 {
     g_autoptr(GError) err = NULL;
-    g_autoptr(JsonObject) ev = NULL;
     const guint64 per_write = 1024 * 1024 / 4096;
     Disk d = {};
     guint64 n;
@@ -352,10 +360,7 @@ static void test_guest_writes_clean(void)
         g_assert_no_error(err);
     }
     json_object_unref(wait_event(&d, "BLOCK_JOB_READY"));
-    lm_qmp_runf(d.qmp, &err, "block-job-complete", "{\"device\": \"job0\"}");
-    g_assert_no_error(err);
-    ev = wait_event(&d, "BLOCK_JOB_COMPLETED");
-    assert_no_job_error(ev);
+    pivot(&d);
     disk_teardown(&d);
 }
 
@@ -428,7 +433,6 @@ static void start_slow_commit(Disk *d)
 static void test_empties_top(void)
 {
     g_autoptr(GError) err = NULL;
-    g_autoptr(JsonObject) ev = NULL;
     gboolean load_running = TRUE;
     const Case c = { "adaptive", LOAD_RANDOM_4K, END_PIVOT };
     Disk d = {};
@@ -443,10 +447,7 @@ static void test_empties_top(void)
     g_usleep(200 * 1000);
     g_assert_cmpuint(overlay_holds_flushed(&d), ==, 0);
 
-    lm_qmp_runf(d.qmp, &err, "block-job-complete", "{\"device\": \"job0\"}");
-    g_assert_no_error(err);
-    ev = wait_event(&d, "BLOCK_JOB_COMPLETED");
-    assert_no_job_error(ev);
+    pivot(&d);
     stop_load(&d, c.load);
     disk_teardown(&d);
 }
@@ -463,7 +464,6 @@ static void test_empties_top(void)
 static void test_empties_top_pivot_no_flush(void)
 {
     g_autoptr(GError) err = NULL;
-    g_autoptr(JsonObject) ev = NULL;
     g_autofree char *node = NULL;
     gboolean load_running = FALSE;
     const Case c = { "adaptive", LOAD_IDLE, END_PIVOT };
@@ -476,16 +476,10 @@ static void test_empties_top_pivot_no_flush(void)
     wait_ready(&d, &c, &load_running);
     g_assert_cmpuint(overlay_holds_flushed(&d), ==, 0);
 
-    commit_add_flush_fault(d.qmp, "base-fault", "base-file", FALSE);
-    commit_qmp_ok(d.qmp, "blockdev-reopen",
-        "{\"options\": [{\"driver\": \"qcow2\", \"node-name\": \"base\", "
-        "\"read-only\": false, \"backing\": null, \"file\": \"base-fault\"}]}");
+    commit_fail_flushes(d.qmp, "base", FALSE);
     g_assert_true(lm_test_guest_write_range(d.guest, 0, 256, &err));
     g_assert_no_error(err);
-    lm_qmp_runf(d.qmp, &err, "block-job-complete", "{\"device\": \"job0\"}");
-    g_assert_no_error(err);
-    ev = wait_event(&d, "BLOCK_JOB_COMPLETED");
-    assert_no_job_error(ev);
+    pivot(&d);
     node = export_node(&d);
     g_assert_cmpstr(node, ==, "base");
 
@@ -538,7 +532,6 @@ static void test_empties_top_cancel(void)
 static void test_empties_top_page_cache(void)
 {
     g_autoptr(GError) err = NULL;
-    g_autoptr(JsonObject) ev = NULL;
     gboolean load_running = FALSE;
     const Case c = { "adaptive", LOAD_IDLE, END_PIVOT };
     guint64 n, held, cached;
@@ -563,10 +556,7 @@ static void test_empties_top_page_cache(void)
                    "has %" G_GUINT64_FORMAT " cached", held, cached);
     g_assert_cmpuint(cached, <, held / 4);
 
-    lm_qmp_runf(d.qmp, &err, "block-job-complete", "{\"device\": \"job0\"}");
-    g_assert_no_error(err);
-    ev = wait_event(&d, "BLOCK_JOB_COMPLETED");
-    assert_no_job_error(ev);
+    pivot(&d);
     disk_teardown(&d);
 }
 

@@ -350,13 +350,6 @@ static void test_no_export(void)
     chain_finish(&c, 0, FALSE);
 }
 
-/* The base's flushes fail from now on: see commit_add_flush_fault() */
-static void fail_base_flushes(Chain *c, gboolean once)
-{
-    commit_add_flush_fault(c->qmp, "base-fault", "base-file", once);
-    reopen_base(c, FALSE, "base-fault");
-}
-
 /*
  * An active commit to READY; then the base's flushes fail (@once: the
  * first only), the guest writes 1 MiB the ending's flushes must carry,
@@ -373,7 +366,7 @@ static JsonObject *end_with_flush_fault(Chain *c, gboolean once,
     chain_setup(c, FAULT_NONE, 0, TRUE);
     start_commit(c, ", \"on-error\": \"report\"");
     ready = wait_event(c, "BLOCK_JOB_READY");
-    fail_base_flushes(c, once);
+    commit_fail_flushes(c->qmp, "base", once);
     lm_test_guest_write_range(c->guest, 2 * COMMIT_MiB / 4096,
                               COMMIT_MiB / 4096, &err);
     g_assert_no_error(err);

@@ -296,11 +296,7 @@ static JsonObject *pivot_with_flush_fault(Setup *s, gboolean once)
     /* on-target-error: report */
     start_mirror(s, FAIL_TARGET_WRITE, "report");
     ready = wait_event(s, "BLOCK_JOB_READY");
-    commit_add_flush_fault(s->qmp, "target-fault", "target-file", once);
-    commit_qmp_ok(s->qmp, "blockdev-reopen",
-                  "{\"options\": [{\"driver\": \"qcow2\", "
-                  "\"node-name\": \"target\", \"backing\": null, "
-                  "\"file\": \"target-fault\"}]}");
+    commit_fail_flushes(s->qmp, "target", once);
     commit_write(s->guest, 2 * MiB, MiB);
     commit_qmp_ok(s->qmp, "block-job-complete", "{\"device\": \"m\"}");
     return wait_event(s, "BLOCK_JOB_COMPLETED");
