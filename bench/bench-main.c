@@ -54,6 +54,7 @@ static char *opt_guest_impact;
 static char *opt_cache;
 static char *opt_whole_loads;
 static char *opt_ab_plugin;
+static double opt_warm_up = -1;
 
 static const GOptionEntry options[] = {
     { "quick", 'q', 0, G_OPTION_ARG_NONE, &opt_quick,
@@ -93,6 +94,11 @@ static const GOptionEntry options[] = {
     { "whole-loads", 0, 0, G_OPTION_ARG_STRING, &opt_whole_loads,
       "scenario 8 (whole): the loads, comma-separated: 4k (4 KiB random "
       "writes at QD16), 64k (64 KiB at QD4); default: 4k,64k", "LIST" },
+    { "warm-up", 0, 0, G_OPTION_ARG_DOUBLE, &opt_warm_up,
+      "scenario 8 (whole): how long the guest writes before the job (or "
+      "the no-job window) starts, in seconds (default 10; past the "
+      "kernel's 30 s dirty expiry the host writes the guest's pages back "
+      "as it would for a guest that has run for a while)", "S" },
     { "ab-plugin", 0, 0, G_OPTION_ARG_FILENAME, &opt_ab_plugin,
       "A/B: scenarios 1, 2 (idle guest) and 6 also run livemerge with "
       "this other build of the plugin (its livemerge.so), alternating "
@@ -196,6 +202,9 @@ static void set_sizes(Bench *b)
             .rss_alloc = 1 * GiB, .rss_disk = 2 * GiB,
             .rss_reps = 3,
         };
+    }
+    if (opt_warm_up >= 0) {
+        s->whole_ramp_s = opt_warm_up;
     }
     if (opt_reps > 0) {
         s->reps = s->scale_reps = s->rss_reps = opt_reps;
