@@ -27,6 +27,7 @@
 #include "report.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +55,7 @@ static char *opt_guest_impact;
 static char *opt_cache;
 static char *opt_whole_loads;
 static char *opt_ab_plugin;
-static double opt_warm_up = -1;
+static double opt_warm_up = NAN;       /* NAN: not given */
 
 static const GOptionEntry options[] = {
     { "quick", 'q', 0, G_OPTION_ARG_NONE, &opt_quick,
@@ -203,7 +204,7 @@ static void set_sizes(Bench *b)
             .rss_reps = 3,
         };
     }
-    if (opt_warm_up >= 0) {
+    if (!isnan(opt_warm_up)) {
         s->whole_ramp_s = opt_warm_up;
     }
     if (opt_reps > 0) {
@@ -542,6 +543,11 @@ int main(int argc, char **argv)
         "timeline, stream|6, mirror-job|7, whole|8.  See --list.");
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
         fprintf(stderr, "livemerge-bench: %s\n", err->message);
+        return 2;
+    }
+    if (!isnan(opt_warm_up) && !(opt_warm_up >= 0 && opt_warm_up <= 600)) {
+        fprintf(stderr, "livemerge-bench: --warm-up: '%g' is not a number "
+                "of seconds from 0 to 600\n", opt_warm_up);
         return 2;
     }
     if (opt_list) {
