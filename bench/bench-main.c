@@ -97,7 +97,8 @@ static const GOptionEntry options[] = {
       "writes at QD16), 64k (64 KiB at QD4); default: 4k,64k", "LIST" },
     { "warm-up", 0, 0, G_OPTION_ARG_DOUBLE, &opt_warm_up,
       "scenario 8 (whole): how long the guest writes before the job (or "
-      "the no-job window) starts, in seconds (default 10; past the "
+      "the no-job window) starts, in seconds (default 10, 0.3 with "
+      "--quick; past the "
       "kernel's 30 s dirty expiry the host writes the guest's pages back "
       "as it would for a guest that has run for a while)", "S" },
     { "ab-plugin", 0, 0, G_OPTION_ARG_FILENAME, &opt_ab_plugin,

@@ -2,8 +2,8 @@
 # The page-cache p99 with a job that copies nothing (speed 1 B/s) against
 # no job: 4k QD16 over the whole 2 GiB disk, 10 s warm-up, 20 s measured.
 set -euo pipefail
-top=/work/main
-W=/var/tmp/floor-hand/w
+top=$(cd -- "$(dirname -- "$0")/../../.." && pwd)   # the source tree
+W=${WORK:-/var/tmp/floor-hand}/w                      # images; results beside
 LM=$top/build/controller/livemerge
 run() {  # $1 = nojob | job, $2 = rep
     rm -rf $W; mkdir -p $W; cd $W
